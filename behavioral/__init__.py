@@ -1,0 +1,1 @@
+"""Compact models of spintronic synapses in torch (SI units), device cards and Verilog-A sources."""

@@ -1,0 +1,1 @@
+"""cocotb + Verilator testbenches joining the RTL with the golden and behavioural models."""

@@ -1,0 +1,3 @@
+from spinapse.cli import main
+
+raise SystemExit(main())
