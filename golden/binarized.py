@@ -61,7 +61,8 @@ class BinaryLinear(nn.Linear):
     Parameters
     ----------
     in_features, out_features : int
-        Layer size; ``weight`` (the hidden weight ``W_h``) has shape ``[out_features, in_features]``.
+        Layer size; ``weight`` (the hidden weight ``W_h``) has shape
+        ``[out_features, in_features]``.
     init_width : float
         ``W_h`` is initialised uniform in ``(-init_width, init_width)``; the paper uses 0.05.
 

@@ -1,4 +1,5 @@
-"""spinapse: design, verify and prototype neuromorphic hardware with metaplastic spintronic synapses.
+"""spinapse: design, verify and prototype neuromorphic hardware with metaplastic spintronic
+synapses.
 
 Subpackages (one import name, folders named after the architecture):
 

