@@ -158,19 +158,23 @@ class MetaplasticSynapseArray:
 
     def delta(self, where: Where = None) -> torch.Tensor:
         """``Delta(c) = Delta0 + c dKi area / (k_B T)`` of the selected devices."""
-        idx = self.index(where)
+        return self._delta(self.index(where))
+
+    def _delta(self, idx: torch.Tensor) -> torch.Tensor:
         shift = magneto_ionic.delta_shift(
             self.c.reshape(-1)[idx], self.mi.dKi, self.read_p.area, self.sw.T
         )
         return self.delta0.reshape(-1)[idx] + shift
 
+    def _ic0(self, delta: torch.Tensor) -> torch.Tensor:
+        if self.sot is not None:
+            return self.sot.Ic0 * delta / self.sw.Delta0
+        return mtj_switching.critical_current_stt(delta, self.sw.alpha, self.sw.eta, self.sw.T)
+
     def critical_current(self, where: Where = None) -> torch.Tensor:
         """``Ic0(c)`` (A) of the selected devices: STT formula, or SOT ``Jc0 w t`` scaled by
         ``Delta(c) / Delta0`` (nominal)."""
-        d = self.delta(where)
-        if self.sot is not None:
-            return self.sot.Ic0 * d / self.sw.Delta0
-        return mtj_switching.critical_current_stt(d, self.sw.alpha, self.sw.eta, self.sw.T)
+        return self._ic0(self.delta(where))
 
     def switching_probability(self, where: Where, polarity, amplitude, width) -> torch.Tensor:
         """Probability that one write pulse flips each selected device (no draw, no energy).
@@ -180,20 +184,22 @@ class MetaplasticSynapseArray:
         """
         idx = self.index(where)
         n = idx.numel()
-        pol = self._arg(polarity, n, "polarity")
-        amp = self._arg(amplitude, n, "amplitude")
-        wid = self._arg(width, n, "width")
+        return self._p_sw(
+            idx,
+            self._arg(polarity, n, "polarity"),
+            self._arg(amplitude, n, "amplitude"),
+            self._arg(width, n, "width"),
+        )
+
+    def _p_sw(self, idx, pol, amp, wid) -> torch.Tensor:
         if bool((amp < 0).any()) or bool((wid < 0).any()):
             raise ValueError("amplitude and width must be >= 0 (polarity carries the sign)")
-        target_ap = pol < 0
-        toward = self.ap.reshape(-1)[idx] != target_ap
+        toward = self.ap.reshape(-1)[idx] != (pol < 0)
         i_eff = torch.where(toward, amp, -amp)
-        sel = (idx // self.cols, idx % self.cols)
-        d = self.delta(sel)
-        ic0 = self.critical_current(sel)
+        d = self._delta(idx)
         k_sun = mtj_switching.sun_prefactor(d, self.sw.P_spin, self.sw.moment(self.read_p.area))
         return mtj_switching.switching_probability(
-            i_eff, wid, ic0, d, self.sw.tau0, self.sw.b, k_sun
+            i_eff, wid, self._ic0(d), d, self.sw.tau0, self.sw.b, k_sun
         )
 
     # -- transactions -----------------------------------------------------------------------
@@ -211,23 +217,25 @@ class MetaplasticSynapseArray:
         """
         idx = self.index(where)
         n = idx.numel()
-        sel = (idx // self.cols, idx % self.cols)
-        p_sw = self.switching_probability(sel, polarity, amplitude, width)
         amp = self._arg(amplitude, n, "amplitude")
         wid = self._arg(width, n, "width")
+        p_sw = self._p_sw(idx, self._arg(polarity, n, "polarity"), amp, wid)
         flip = torch.rand(n, generator=self.generator, dtype=torch.float64) < p_sw
         ap = self.ap.reshape(-1)
+        was_ap = ap[idx]
         if self.sot is not None:
             r = torch.full((n,), self.sot.R_hm, dtype=torch.float64)
         else:
-            was_ap = ap[idx].to(torch.float64)
-            r_p = self.r_p.reshape(-1)[idx]
-            v = mtj_read.bias_at_current(amp, was_ap, r_p, self.read_p.TMR0, self.read_p.V_h)
-            r = torch.where(amp > 0, v / amp.clamp(min=1e-300), r_p)
+            # The pulse sees the state it starts from: R_P, or R_AP at the bias it builds up.
+            r = self.r_p.reshape(-1)[idx].clone()
+            if bool(was_ap.any()):
+                i_ap = amp[was_ap].clamp(min=1e-300)
+                v = mtj_read.bias_at_current_ap(i_ap, r[was_ap], self.read_p.TMR0, self.read_p.V_h)
+                r[was_ap] = v / i_ap
         self.energy_write.reshape(-1).index_add_(0, idx, amp**2 * r * wid)
         self.write_pulses.reshape(-1).index_add_(0, idx, torch.ones(n, dtype=torch.int64))
         self.flips.reshape(-1).index_add_(0, idx, flip.to(torch.int64))
-        ap[idx] = ap[idx] ^ flip
+        ap[idx] = was_ap ^ flip
         return flip
 
     def gate(self, where: Where, voltage, width) -> None:

@@ -251,3 +251,16 @@ def test_domain_wall_conductance_between_r_p_and_r_ap():
     assert g[7].item() == pytest.approx(1 / 30e3, rel=1e-12)
     assert bool((g[1:] < g[:-1]).all())
     assert g[1].item() == pytest.approx((6 / 7) / 10e3 + (1 / 7) / 30e3, rel=1e-12)
+
+
+def test_ap_bias_newton_matches_fixed_point():
+    f64 = torch.float64
+    i = torch.tensor([1e-6, 20e-6, 40e-6, 100e-6, -60e-6], dtype=f64)
+    r_p = torch.full_like(i, 5e3)
+    newton = mtj_read.bias_at_current_ap(i, r_p, 1.1, 0.5)
+    fixed = mtj_read.bias_at_current(i, torch.ones_like(i), r_p, 1.1, 0.5)
+    assert torch.allclose(newton, fixed, rtol=1e-12, atol=0)
+    # Residual of V = I R_AP(V) by hand.
+    for k in range(i.numel()):
+        v, cur = float(newton[k]), float(i[k])
+        assert v == pytest.approx(cur * 5e3 * (1 + 1.1 / (1 + (v / 0.5) ** 2)), rel=1e-12)
