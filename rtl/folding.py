@@ -298,6 +298,13 @@ class EngineConfig:
         return sum(layer.cycles for layer in self.layers)
 
     @property
+    def schedule_cycles(self) -> int:
+        """Cycles per image of the engine's schedule with an always-valid producer and an
+        always-ready consumer: ``beats + sum(SF_l * NF_l + 3) + 2`` (see
+        :mod:`spinapse.rtl.inference_engine`)."""
+        return self.input_beats + sum(layer.cycles + 3 for layer in self.layers) + 2
+
+    @property
     def class_width(self) -> int:
         return max(1, (self.widths[-1] - 1).bit_length())
 

@@ -5,10 +5,12 @@ PE/SIMD folding and memories); the output layer's scores go through :class:`Argm
 follow ``amaranth.lib.stream`` rules (a transfer happens on a cycle with ``valid & ready``;
 payload stable while ``valid`` waits for ``ready``).
 
-Timing, from the cycle the last image beat transfers: every layer takes ``SF*NF + 3`` cycles,
-then the result is offered on ``result`` (valid) until it is taken. One image is in flight: the
-``image`` stream is ready again in the cycle after the result transfers. Cycles per image with an
-always-ready consumer and an always-valid producer: ``beats + sum(SF_l * NF_l + 3) + 1``.
+Timing: the last image beat's transfer registers a start pulse for layer 0; every layer takes
+``SF*NF + 3`` cycles from its start to its ``done``, which starts the next one; the output layer's
+``done`` registers the scores and class into ``result`` (valid) until it is taken. One image is in
+flight: the ``image`` stream is ready again in the cycle after the result transfers. Cycles per
+image (accept to next accept) with an always-ready consumer and an always-valid producer:
+``beats + sum(SF_l * NF_l + 3) + 2`` (:attr:`EngineConfig.schedule_cycles`).
 
 Run-time writes (``write`` stream): payload ``{sel, addr, data}``; ``sel = 2 l`` writes word
 ``addr`` of layer ``l``'s weight memory, ``sel = 2 l + 1`` its parameter memory (layouts in
