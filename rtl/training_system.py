@@ -1,0 +1,140 @@
+"""The training engine wired to two synapse arrays: the unit that co-simulation and emulation run.
+
+Array kinds behind the ``SynapseArray`` ports (chosen at build time):
+
+- ``"binary"``: :class:`~spinapse.rtl.stochastic_array.StochasticSynapseArray` with a
+  single-pulse success ``p_success / 256`` (``256``: the ideal deterministic array);
+- ``"hidden"``: :class:`~spinapse.rtl.hidden_state_array.HiddenStateSynapseArray` (device mode).
+
+The host members of :class:`~spinapse.rtl.training_engine.TrainingEngine` are forwarded, plus
+per-layer views of one row (``peek_row1``/``peek_row2``): sensed bits, accumulators ``M``, and
+``W_h`` (digital mode: the engine's memory; device mode: the array's hidden state).
+"""
+
+from __future__ import annotations
+
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from spinapse.rtl.hidden_state_array import HiddenStateSynapseArray
+from spinapse.rtl.stochastic_array import StochasticSynapseArray
+from spinapse.rtl.training_engine import THR_BITS, TrainingEngine
+
+
+def _row_word(bits) -> int:
+    return sum(1 << k for k, b in enumerate(bits) if b)
+
+
+class TrainingSystem(wiring.Component):
+    """Training engine plus its two arrays.
+
+    Parameters
+    ----------
+    rule : object
+        Integer rule constants (attributes of ``golden.integer_learning.IntegerRule``).
+    mode : str
+        ``"digital"`` (binary arrays) or ``"device"`` (hidden-state arrays).
+    table : sequence of int
+        f_meta table (engine in digital mode, array in device mode).
+    init_wh : pair of list of list of int
+        Initial ``W_h`` ``[n_in][n_hidden]`` and ``[n_hidden][n_out]``.
+    seeds : pair of sequence of int
+        Lane seeds of each array (``golden.synapse_model.lane_seeds``).
+    p_success : int
+        Write success of the binary arrays in 1/256 (digital mode), in [0, 256].
+
+    Members
+    -------
+    x, label, start, train, busy, done, pred, thr1, thr2, thr_load, thr1_in, thr2_in, writes,
+    retries, failures
+        As :class:`TrainingEngine`.
+    peek_row1 : In(range(n_in)); peek_bits1 : Out(n_hidden); peek_acc1, peek_wh1 : Out
+    peek_row2 : In(range(n_hidden)); peek_bits2 : Out(n_out); peek_acc2, peek_wh2 : Out
+        Lane ``l`` of a packed word at ``[l * bits, (l + 1) * bits)``, two's complement.
+
+    Raises
+    ------
+    ValueError
+        If the mode is unknown or a part rejects its parameters.
+    """
+
+    def __init__(self, rule, mode, table, init_wh, seeds, p_success: int = 256) -> None:
+        if mode not in ("digital", "device"):
+            raise ValueError(f"mode must be 'digital' or 'device', got {mode!r}")
+        self.rule, self.mode = rule, mode
+        shapes = [(rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out)]
+        if mode == "digital":
+            self.engine = TrainingEngine(rule, mode, table, init_wh)
+            self.arrays = [
+                StochasticSynapseArray(
+                    rows,
+                    lanes,
+                    rule.code_bits,
+                    p_success,
+                    seeds[k],
+                    init=[_row_word(w >= 0 for w in row) for row in init_wh[k]],
+                )
+                for k, (rows, lanes) in enumerate(shapes)
+            ]
+        else:
+            self.engine = TrainingEngine(rule, mode, table)
+            self.arrays = [
+                HiddenStateSynapseArray(
+                    rows,
+                    lanes,
+                    rule.code_bits,
+                    rule.wh_bits,
+                    table,
+                    rule.index_shift,
+                    seeds[k],
+                    init_wh[k],
+                )
+                for k, (rows, lanes) in enumerate(shapes)
+            ]
+        n_in, n_h, n_out = rule.n_in, rule.n_hidden, rule.n_out
+        members = {
+            "x": In(n_in),
+            "label": In(range(n_out)),
+            "start": In(1),
+            "train": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "pred": Out(range(n_out)),
+            "thr1": Out(n_h * THR_BITS),
+            "thr2": Out(n_out * THR_BITS),
+            "thr_load": In(1),
+            "thr1_in": In(n_h * THR_BITS),
+            "thr2_in": In(n_out * THR_BITS),
+            "writes": Out(32),
+            "retries": Out(32),
+            "failures": Out(32),
+        }
+        for k, (rows, lanes) in enumerate(shapes, start=1):
+            members[f"peek_row{k}"] = In(range(rows))
+            members[f"peek_bits{k}"] = Out(lanes)
+            members[f"peek_acc{k}"] = Out(lanes * rule.acc_bits)
+            members[f"peek_wh{k}"] = Out(lanes * rule.wh_bits)
+        super().__init__(members)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.engine = eng = self.engine
+        m.submodules.arr1, m.submodules.arr2 = self.arrays
+        wiring.connect(m, eng.arr1, self.arrays[0].bus)
+        wiring.connect(m, eng.arr2, self.arrays[1].bus)
+        for name in ("x", "label", "start", "train", "thr_load", "thr1_in", "thr2_in"):
+            m.d.comb += getattr(eng, name).eq(getattr(self, name))
+        for name in ("busy", "done", "pred", "thr1", "thr2", "writes", "retries", "failures"):
+            m.d.comb += getattr(self, name).eq(getattr(eng, name))
+        for k, (arr, upd) in enumerate(zip(self.arrays, (eng.upd1, eng.upd2)), start=1):
+            row = getattr(self, f"peek_row{k}")
+            m.d.comb += [
+                arr.peek_row.eq(row),
+                upd.peek_row.eq(row),
+                getattr(self, f"peek_bits{k}").eq(arr.peek_bits),
+                getattr(self, f"peek_acc{k}").eq(upd.peek_acc),
+            ]
+            wh = upd.peek_wh if self.mode == "digital" else arr.peek_h
+            m.d.comb += getattr(self, f"peek_wh{k}").eq(wh)
+        return m
