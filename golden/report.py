@@ -72,14 +72,16 @@ def summary_table(runs: Mapping[str, ContinualResult]) -> str:
     labels = list(runs)
     names = next(iter(runs.values())).task_names
     width = max(12, *(len(s) + 2 for s in labels))
-    lines = ["task".ljust(14) + "".join(s.rjust(width) for s in labels)]
+    first = max(14, *(len(n) + 5 for n in names))
+    lines = ["task".ljust(first) + "".join(s.rjust(width) for s in labels)]
     for j, name in enumerate(names):
         cells = "".join(f"{100 * runs[s].final()[j]:.1f}".rjust(width) for s in labels)
-        lines.append(f"{j + 1} {name}"[:14].ljust(14) + cells)
+        lines.append(f"{j + 1} {name}".ljust(first) + cells)
     if len(names) > 1:
         means = [100 * sum(runs[s].final()[:-1]) / (len(names) - 1) for s in labels]
         lines.append(
-            f"mean 1-{len(names) - 1}".ljust(14) + "".join(f"{m:.1f}".rjust(width) for m in means)
+            f"mean 1-{len(names) - 1}".ljust(first)
+            + "".join(f"{m:.1f}".rjust(width) for m in means)
         )
     return "\n".join(lines)
 

@@ -37,8 +37,11 @@ def _write(path, data: bytes):
 
 def test_truncated_data(tmp_path):
     p = _write(tmp_path / "t", bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2, 3]))
-    with pytest.raises(IdxError, match=r"t: truncated data \(3 bytes after the header, shape "
-                                       r"\(5,\) needs 5\)"):
+    with pytest.raises(
+        IdxError,
+        match=r"t: truncated data \(3 bytes after the header, shape "
+        r"\(5,\) needs 5\)",
+    ):
         read_idx(p)
 
 
@@ -104,8 +107,11 @@ def test_load_folder(tmp_path, gz):
 def test_count_mismatch_between_images_and_labels(tmp_path):
     _mnist_folder(tmp_path)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
-    with pytest.raises(IdxError, match=r"t10k-images-idx3-ubyte has 4 images but .*"
-                                       r"t10k-labels-idx1-ubyte has 3 labels"):
+    with pytest.raises(
+        IdxError,
+        match=r"t10k-images-idx3-ubyte has 4 images but .*"
+        r"t10k-labels-idx1-ubyte has 3 labels",
+    ):
         load_idx_folder(tmp_path)
 
 

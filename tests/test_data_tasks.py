@@ -84,21 +84,33 @@ def test_split_class_tasks(digits):
 
 
 def test_sequence_tasks(digits):
-    fashion = ImageSet("fashion", digits.x_train[:10], digits.y_train[:10], digits.x_test[:5],
-                       digits.y_test[:5])
+    fashion = ImageSet(
+        "fashion", digits.x_train[:10], digits.y_train[:10], digits.x_test[:5], digits.y_test[:5]
+    )
     tasks = sequence_tasks([digits, fashion])
     assert [t.name for t in tasks] == ["digits", "fashion"]
     assert torch.equal(tasks[1].test()[0], digits.x_test[:5])
-    small = ImageSet("small", torch.zeros(2, 10), torch.zeros(2, dtype=torch.int64),
-                     torch.zeros(2, 10), torch.zeros(2, dtype=torch.int64))
+    small = ImageSet(
+        "small",
+        torch.zeros(2, 10),
+        torch.zeros(2, dtype=torch.int64),
+        torch.zeros(2, 10),
+        torch.zeros(2, dtype=torch.int64),
+    )
     with pytest.raises(ValueError, match="share input width"):
         sequence_tasks([digits, small])
 
 
 def test_image_set_validation():
     with pytest.raises(ValueError, match=r"y_train labels must lie in \[0, 10\)"):
-        ImageSet("bad", torch.zeros(2, 3), torch.tensor([0, 10]), torch.zeros(1, 3),
-                 torch.tensor([0]))
+        ImageSet(
+            "bad", torch.zeros(2, 3), torch.tensor([0, 10]), torch.zeros(1, 3), torch.tensor([0])
+        )
     with pytest.raises(ValueError, match="x_test must be float32"):
-        ImageSet("bad", torch.zeros(2, 3), torch.tensor([0, 1]),
-                 torch.zeros(1, 3, dtype=torch.float64), torch.tensor([0]))
+        ImageSet(
+            "bad",
+            torch.zeros(2, 3),
+            torch.tensor([0, 1]),
+            torch.zeros(1, 3, dtype=torch.float64),
+            torch.tensor([0]),
+        )

