@@ -22,8 +22,6 @@ from typing import Any
 
 import torch
 
-from spinapse.golden.binarized import binarize
-
 
 def f_meta(w_h: torch.Tensor, m: float) -> torch.Tensor:
     """Metaplastic attenuation ``1 - tanh^2(m * |W_h|)``, same shape and dtype as ``w_h``.
@@ -133,10 +131,12 @@ class AdamMeta(torch.optim.Optimizer):
                 step_size = lr / bias_correction1
                 denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
                 if meta > 0:
-                    # Attenuate only the applied step, only where it shrinks |W_h|; the stored
-                    # moment exp_avg is left as it is.
-                    shrinking = binarize(p) * exp_avg > 0
-                    applied = torch.where(shrinking, f_meta(p, meta) * exp_avg, exp_avg)
+                    # Attenuate only the applied step, only where it shrinks |W_h| (W_h and m_t
+                    # of the same sign); the stored moment exp_avg is left as it is. Where
+                    # W_h = 0, f_meta = 1, so the sign convention there does not matter.
+                    shrinking = (p * exp_avg) > 0
+                    fm = torch.tanh(p.abs().mul_(meta)).square_().neg_().add_(1.0)
+                    applied = torch.where(shrinking, fm.mul_(exp_avg), exp_avg)
                 else:
                     applied = exp_avg
                 p.addcdiv_(applied, denom, value=-step_size)
