@@ -113,6 +113,24 @@ class MethodConfig(_Strict):
         return [float(self.meta)] * layers
 
 
+class SynapseConfig(_Strict):
+    """Synapses held by simulated devices (``spinapse.behavioral``); ``card = ""`` keeps the
+    ideal synapses of the golden model. ``mode``: ``digital`` (W_h in memory, devices written
+    on sign flips with write-verify) or ``device`` (consolidation in the magneto-ionic state c).
+    Pulse amplitudes are multiples of the card's nominal Ic0 at c = 0; see
+    golden/device_learner.py for the other settings."""
+
+    card: str = ""
+    mode: Literal["digital", "device"] = "digital"
+    write_amplitude: float = Field(1.2, gt=0.0, le=10.0)
+    write_width: float = Field(10e-9, gt=0.0, le=1e-3)
+    max_tries: int = Field(5, ge=1, le=1000)
+    device_amplitude: float = Field(0.9, gt=0.0, le=1.0)
+    flip_scale: float = Field(0.05, gt=0.0, le=100.0)
+    consolidation_scale: float = Field(1.0, gt=0.0, le=1000.0)
+    gate_voltage: float = Field(3.0, gt=0.0, le=100.0)
+
+
 class ExperimentConfig(_Strict):
     """A whole continual-learning experiment; results go to ``results_dir/name``."""
 
@@ -124,6 +142,7 @@ class ExperimentConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     method: MethodConfig = Field(default_factory=MethodConfig)
+    synapse: SynapseConfig = Field(default_factory=SynapseConfig)
 
     def out_dir(self) -> Path:
         """``results_dir/name``."""

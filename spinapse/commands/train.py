@@ -9,6 +9,7 @@ the final accuracy of every task.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -84,19 +85,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_arguments(p)
+    p.add_argument(
+        "--synapse",
+        metavar="CARD",
+        help="hold the binary weights in simulated devices of this card (spinapse device list)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("digital", "device"),
+        help="with --synapse: digital W_h + write-verify, or the device's hidden state c",
+    )
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     set_threads(args.threads)
-    cfg = load_config(args.config, args.overrides)
+    overrides = list(args.overrides)
+    if getattr(args, "synapse", None):
+        overrides.append(f"synapse.card={json.dumps(args.synapse)}")
+    if getattr(args, "mode", None):
+        overrides.append(f"synapse.mode={json.dumps(args.mode)}")
+    cfg = load_config(args.config, overrides)
     out = cfg.out_dir()
     label = label_for(cfg)
+    device_report = None
     start = time.perf_counter()
-    result = run_experiment(cfg, label, out, resume=args.resume, progress=not args.no_progress)
+    if cfg.synapse.card:
+        from spinapse.golden.device_training import run_device_experiment
+
+        label, result, device_report = run_device_experiment(
+            cfg, out, resume=args.resume, progress=not args.no_progress
+        )
+    else:
+        result = run_experiment(cfg, label, out, resume=args.resume, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     runs = {label: result}
     files = write_results(out, cfg.model_dump(mode="json"), runs, cfg.train.epochs)
+    if device_report is not None:
+        from spinapse.golden.device_training import add_device_report
+
+        add_device_report(files["json"], label, device_report)
+        r = device_report
+        print(
+            f"device writes {r['device_writes']}, failed writes {r['failed_writes']}, "
+            f"write energy {r['write_energy_J']:.3e} J, gate energy {r['gate_energy_J']:.3e} J"
+        )
     write_json(
         out / "timing.json", {"seconds": {label: round(seconds, 1)}, "threads": args.threads}
     )
