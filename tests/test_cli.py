@@ -129,3 +129,46 @@ def test_run_prints_both_runs_for_each_seed(tmp_path, capsys):
         finals = [100 * a for a in doc["runs"]["m=0"]["acc"][-1]]
         assert summary["runs"]["m=0"]["final_percent"][seed] == finals
     assert main(["run", "--set", "method.kind=ewc"]) == 2
+
+
+def _idx_folder(root, seed):
+    import numpy as np
+
+    from spinapse.data.idx import write_idx
+
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        labels = np.arange(n, dtype=np.uint8) % 10
+        images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+        images[:, labels, 3] = 255  # one bright pixel row per class: learnable
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+def test_train_mnist_then_fashion_from_idx_folders(tmp_path, capsys):
+    mnist = _idx_folder(tmp_path / "mnist", 0)
+    fashion = _idx_folder(tmp_path / "fashion", 1)
+    argv = ["train", "--no-progress"]
+    for s in (
+        "data.source=mnist-fashion",
+        "tasks.kind=sequence",
+        "model.hidden=[16]",
+        "train.epochs=1",
+        "train.batch_size=10",
+        "train.test_batch_size=10",
+        f'data.mnist_dir="{mnist.as_posix()}"',
+        f'data.fashion_dir="{fashion.as_posix()}"',
+        f'results_dir="{tmp_path.as_posix()}"',
+    ):
+        argv += ["--set", s]
+    assert main(argv) == 0
+    assert "1 mnist" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "default" / "results.json").read_text())
+    assert doc["runs"]["m=" + format(load_config().method.meta, "g")]["task_names"] == [
+        "mnist",
+        "fashion",
+    ]
+    (fashion / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b broken")
+    assert main(argv) == 2
+    assert "t10k-labels-idx1-ubyte.gz: corrupt gzip stream" in capsys.readouterr().err
