@@ -11,14 +11,17 @@ plain Adam, exactly as in :class:`spinapse.golden.learner.GoldenLearner`.
   with Adam_meta (``m`` per layer); a device is written only when ``sign(W_h)`` flips, with
   write-verify (pulse, sense, retry up to ``max_tries``) at a strong pulse.
 - :class:`HiddenStateDeviceLearner` (mode ``device``): no ``W_h``. Adam's step ``d`` (moments
-  kept digitally) is turned into pulses: where ``d`` grows ``|W|`` (``d W_b > 0``) a positive
-  gate pulse raises the hidden state ``c`` (consolidation); where it pushes towards a flip the
-  device gets a negative gate pulse and a write pulse towards ``sign(d)`` whose width is
-  proportional to ``|d|``. Its success probability falls with ``c``: with ``Ic0`` proportional to
-  ``Delta(c)`` and ``b = 1``, ``P_sw ~ (|d| / flip_scale) exp(-(Delta(c) - Delta0))``, the
-  probabilistic metaplasticity of Zohora et al. (Sci. Rep. 2024) realised by the magneto-ionic
-  barrier shift. Gate widths are ``tau_MI(V_g) |d| / consolidation_scale``, so ``c`` follows
-  ``1 - exp(-G / consolidation_scale)`` of the accumulated growth ``G``.
+  kept digitally) is turned into pulses. Where ``d`` grows ``|W|`` (``d W_b > 0``) a positive
+  gate pulse of width ``tau_MI(V_g) |d| / consolidation_scale`` raises the hidden state ``c``,
+  so ``c = 1 - exp(-G / consolidation_scale)`` of the accumulated growth ``G`` (consolidation).
+  Where ``d`` pushes towards a flip the device gets a write pulse towards ``sign(d)`` whose width
+  is proportional to ``|d|``; its success probability falls with ``c``: with ``Ic0``
+  proportional to ``Delta(c)`` and ``b = 1``,
+  ``P_sw ~ (|d| / flip_scale) exp(-(Delta(c) - Delta0))``, the probabilistic metaplasticity of
+  Zohora et al. (Sci. Rep. 2024) realised by the magneto-ionic barrier shift. The written
+  devices are sensed; those that flipped hold a new, weak weight and get a long negative gate
+  pulse that erases their consolidation (``c -> c e^-5``), as ``|W_h|`` restarts from zero when
+  ``sign(W_h)`` flips in the digital rule.
 
 Initial weights come from the BNN's seeded initialisation (``sign(W_h)``), programmed into the
 arrays at construction (not counted as training writes). Evaluation reads the devices' states;
@@ -359,6 +362,7 @@ class HiddenStateDeviceLearner(_DeviceLearnerBase):
         self.flip_scale = float(flip_scale)
         self.consolidation_scale = float(consolidation_scale)
         self.gate_voltage = float(gate_voltage)
+        self.reset_decays = 5.0
         self.tau_gate = float(magneto_ionic.tau_mi(gate_voltage, mi.tau_ref, mi.V_ref, mi.V_0))
         self.betas, self.eps = (0.9, 0.999), 1e-8
         self.start_task(0)
@@ -386,6 +390,10 @@ class HiddenStateDeviceLearner(_DeviceLearnerBase):
             grow = d * w > 0
             shrink = d * w < 0
             mag = d.abs().to(torch.float64)
+            if bool(grow.any()):
+                arr.gate(
+                    grow, self.gate_voltage, self.tau_gate * mag[grow] / self.consolidation_scale
+                )
             if bool(shrink.any()):
                 arr.write(
                     shrink,
@@ -393,12 +401,12 @@ class HiddenStateDeviceLearner(_DeviceLearnerBase):
                     self.write_current,
                     self.t_ref * mag[shrink] / self.flip_scale,
                 )
-            # One gate pulse per moved device: positive where the step grows |W|, negative
-            # where it pushes towards a flip (a zero step gets no pulse).
-            moved = grow | shrink
-            vg = torch.where(grow, self.gate_voltage, -self.gate_voltage).to(torch.float64)
-            gate_width = self.tau_gate * mag / self.consolidation_scale
-            arr.gate(moved, vg[moved], gate_width[moved])
+                # A device that did flip holds a new, weak weight: sense it and erase its
+                # consolidation with a long negative gate pulse (c -> c exp(-reset_decays)).
+                flipped = torch.zeros_like(shrink)
+                flipped[shrink] = arr.sense(shrink).to(w.dtype) != w[shrink]
+                if bool(flipped.any()):
+                    arr.gate(flipped, -self.gate_voltage, self.reset_decays * self.tau_gate)
 
     def failed_writes(self) -> int:
         # Every write pulse here is a deliberate trial; the ones that did not switch.
