@@ -35,6 +35,7 @@ def run_engine_cosim(
     phases: Sequence[tuple[IntegerBNN, np.ndarray]],
     backpressure: float = 0.0,
     tag: str = "",
+    cxx_opt: str | None = None,
 ) -> dict:
     """Run the engine on Verilator for each ``(model, image bits uint8 [B, N_in])`` phase.
 
@@ -50,6 +51,8 @@ def run_engine_cosim(
         between images when > 0.
     tag : str
         Added to the case file name (letters, digits, ``-_``).
+    cxx_opt : str, optional
+        C++ optimisation of the Verilator model (see :func:`run_cocotb`).
 
     Returns
     -------
@@ -87,5 +90,6 @@ def run_engine_cosim(
         toplevel=TOPLEVEL,
         test_module="spinapse.cosim.tb_inference_engine",
         extra_env={"SPINAPSE_TB_CASE": str(case_file), "SPINAPSE_TB_OUT": str(out_file)},
+        cxx_opt=cxx_opt,
     )
     return json.loads(Path(out_file).read_text(encoding="utf-8"))

@@ -106,7 +106,7 @@ def _store_runtime(cache: Path, build_dir: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _verilator_runner(public_depth: int | None):
+def _verilator_runner(public_depth: int | None, cxx_opt: str | None):
     from cocotb_tools.runner import Verilator
 
     class _Verilator(Verilator):
@@ -125,7 +125,11 @@ def _verilator_runner(public_depth: int | None):
                         else [arg]
                     )
                 cmds[0] = first
-            return cmds
+            # Verilator rewrites Vtop.mk, on which make makes the runtime objects depend: mark
+            # reused (design-independent) runtime objects newer so make keeps them.
+            objs = [str(Path(self.build_dir) / f"{stem}.o") for stem in _RUNTIME_OBJS]
+            make = [*cmds[1], f"OPT_FAST={cxx_opt}"] if cxx_opt else cmds[1]
+            return [cmds[0], ["touch", "-c", *objs], make, *cmds[2:]]
 
     return _Verilator()
 
@@ -142,6 +146,7 @@ def run_cocotb(
     build_args: Sequence[str] = (),
     waves: bool | None = None,
     public_depth: int | None = 1,
+    cxx_opt: str | None = None,
 ) -> Path:
     """Build ``verilog`` with Verilator (once per ``name``) and run cocotb ``test_module`` on it.
 
@@ -170,6 +175,9 @@ def run_cocotb(
         Signals visible to cocotb: those of modules down to this depth (1: the top module's
         ports and wires only; builds and runs much faster on large designs). ``None`` keeps
         cocotb's ``--public-flat-rw`` (every signal), for testbenches that probe internals.
+    cxx_opt : str, optional
+        C++ optimisation of the design's model (make's ``OPT_FAST``, Verilator's default
+        ``-Os``), e.g. ``"-O2"`` for long runs; it gets its own build directory.
 
     Returns
     -------
@@ -191,13 +199,17 @@ def run_cocotb(
         waves = waves_requested()
     verilator_env()
     suffix = ("_fst" if waves else "") + ("" if public_depth is None else f"_pd{public_depth}")
+    if cxx_opt:
+        if not cxx_opt.startswith("-O") or not cxx_opt[2:].isalnum():
+            raise ValueError(f"cxx_opt must look like -O2, -O3 or -Os, got {cxx_opt!r}")
+        suffix += "_" + cxx_opt.lstrip("-")
     build_dir = sim_build_root() / (name + suffix)
     source = build_dir / f"{toplevel}.v"
     _write_if_changed(source, verilog)
     args = ["-Wno-fatal", "-O3", *build_args]
     if waves:
         args.append("--trace-fst")
-    runner = _verilator_runner(public_depth)
+    runner = _verilator_runner(public_depth, cxx_opt)
     cache = _runtime_cache(waves, public_depth)
     _reuse_runtime(cache, build_dir)
     runner.build(

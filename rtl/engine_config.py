@@ -4,8 +4,8 @@ File format::
 
     [engine]
     widths = [784, 256, 256, 10]   # N_in, hidden..., classes
-    pe = [16, 16, 10]              # one per layer, divides the layer's neuron count
-    simd = [112, 64, 64]           # one per layer, divides the layer's input width
+    pe = [32, 16, 10]              # one per layer, divides the layer's neuron count
+    simd = [98, 64, 4]             # one per layer, divides the layer's input width
     in_width = 784                 # optional: image bits per input beat (default N_in)
 
 The default is ``spinapse/configs/inference_engine.toml`` (package data).
@@ -71,6 +71,6 @@ def load_engine_config(path: str | Path) -> EngineConfig:
 
 
 def default_engine_config() -> EngineConfig:
-    """The packaged default: 784-256-256-10, PE (16, 16, 10), SIMD (112, 64, 64), one beat."""
+    """The packaged default: 784-256-256-10, PE (32, 16, 10), SIMD (98, 64, 4), one beat."""
     text = resources.files("spinapse").joinpath("configs/inference_engine.toml").read_text("utf-8")
     return engine_config_from_dict(tomllib.loads(text)["engine"])

@@ -294,15 +294,29 @@ class EngineConfig:
 
     @property
     def ideal_cycles(self) -> int:
-        """Ideal cycles per image, ``sum(N_l * M_l / (PE_l * SIMD_l))``."""
-        return sum(layer.cycles for layer in self.layers)
+        """Ideal cycles per image of the layer pipeline: the slowest layer's XNOR operations over
+        its ``PE * SIMD``, ``max_l(N_l * M_l / (PE_l * SIMD_l))``."""
+        return max(layer.cycles for layer in self.layers)
+
+    @property
+    def balanced_cycles(self) -> float:
+        """XNOR operations per image over all the engine's XNOR units,
+        ``sum(N_l * M_l) / sum(PE_l * SIMD_l)``: the bound of a perfectly balanced folding
+        (equals :attr:`ideal_cycles` when every layer takes the same number of cycles)."""
+        return self.xnor_ops / sum(layer.pe * layer.simd for layer in self.layers)
 
     @property
     def schedule_cycles(self) -> int:
-        """Cycles per image of the engine's schedule with an always-valid producer and an
-        always-ready consumer: ``beats + sum(SF_l * NF_l + 3) + 2`` (see
+        """Cycles per image in steady state with an always-valid producer and an always-ready
+        consumer: ``max(max_l(SF_l * NF_l + 4), beats)`` (see
         :mod:`spinapse.rtl.inference_engine`)."""
-        return self.input_beats + sum(layer.cycles + 3 for layer in self.layers) + 2
+        return max(max(layer.cycles + 4 for layer in self.layers), self.input_beats)
+
+    @property
+    def latency_cycles(self) -> int:
+        """Cycles from the edge that takes an image's last beat to its result being valid, in an
+        otherwise empty engine: ``sum_l(SF_l * NF_l + 4) + 1``."""
+        return sum(layer.cycles + 4 for layer in self.layers) + 1
 
     @property
     def class_width(self) -> int:

@@ -5,23 +5,27 @@ PE/SIMD folding and memories); the output layer's scores go through :class:`Argm
 follow ``amaranth.lib.stream`` rules (a transfer happens on a cycle with ``valid & ready``;
 payload stable while ``valid`` waits for ``ready``).
 
-Timing: the last image beat's transfer registers a start pulse for layer 0; every layer takes
-``SF*NF + 3`` cycles from its start to its ``done``, which starts the next one; the output layer's
-``done`` registers the scores and class into ``result`` (valid) until it is taken. One image is in
-flight: the ``image`` stream is ready again in the cycle after the result transfers. Cycles per
-image (accept to next accept) with an always-ready consumer and an always-valid producer:
-``beats + sum(SF_l * NF_l + 3) + 2`` (:attr:`EngineConfig.schedule_cycles`).
+Timing: the layers form a pipeline (FINN's dataflow, one image per layer at a time). Layer ``l``
+starts when its input is complete, it is idle and its previous output has been taken (or is
+taken in the same cycle); it copies its input at start, so its producer may go on with the next
+image. A layer's run lasts ``SF*NF + 3`` cycles after its start cycle. The output layer's scores
+and their argmax move into ``result`` when it is free or being taken. Results leave in order.
+Steady state, with an always-valid producer and an always-ready consumer: one image every
+``max(max_l(SF_l * NF_l + 4), beats)`` cycles (:attr:`EngineConfig.schedule_cycles`);
+latency from the last beat to the result: ``sum_l(SF_l * NF_l + 4) + 1``
+(:attr:`EngineConfig.latency_cycles`).
 
 Run-time writes (``write`` stream): payload ``{sel, addr, data}``; ``sel = 2 l`` writes word
 ``addr`` of layer ``l``'s weight memory, ``sel = 2 l + 1`` its parameter memory (layouts in
 :mod:`spinapse.rtl.folding`). Writes are accepted only while no image is being computed or held
-(``write.ready`` is high exactly then), so a result never mixes old and new weights. A ``sel`` or
+and the engine is empty (``write.ready`` is high exactly then), so a result never mixes old and
+new weights. A ``sel`` or
 ``addr`` out of range is accepted and ignored. Data wider than the target word is truncated.
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
+from amaranth import Cat, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -97,53 +101,73 @@ class InferenceEngine(wiring.Component):
         layers = [Layer(f) for f in c.layers]
         for i, layer in enumerate(layers):
             m.submodules[f"layer{i}"] = layer
+        n = len(layers)
 
+        # Stage flags: `image_full` (the image register holds a whole image not yet taken by
+        # layer 0) and `full[l]` (layer l's output is complete and not yet taken by its consumer).
         image = Signal(c.widths[0])
         beat = Signal(range(c.input_beats))
-        loading = Signal()  # some beats of the current image transferred
-        computing = Signal()
-        holding = Signal()  # result valid, waiting for ready
-        idle = ~(computing | holding)
+        loading = Signal()  # some beats of the next image transferred
+        image_full = Signal()
+        full = Signal(n)
+        starts = Signal(n)
 
-        # Input: fill the image register beat by beat; the last beat starts layer 0.
-        m.d.comb += self.image.ready.eq(idle)
-        last_beat = Signal()
-        m.d.comb += last_beat.eq(self.image.valid & self.image.ready & (beat == c.input_beats - 1))
+        # Input: fill the image register beat by beat while it is free (or being taken now).
+        m.d.comb += self.image.ready.eq(~image_full | starts[0])
         with m.If(self.image.valid & self.image.ready):
             m.d.sync += image.word_select(beat, c.in_width).eq(self.image.payload)
             with m.If(beat == c.input_beats - 1):
-                m.d.sync += [beat.eq(0), loading.eq(0), computing.eq(1)]
+                m.d.sync += [beat.eq(0), loading.eq(0)]
             with m.Else():
                 m.d.sync += [beat.eq(beat + 1), loading.eq(1)]
-        m.d.comb += self.busy.eq(loading | computing | holding)
+        with m.If(starts[0]):
+            m.d.sync += image_full.eq(0)
+        with m.If(self.image.valid & self.image.ready & (beat == c.input_beats - 1)):
+            m.d.sync += image_full.eq(1)
 
-        # Layers in sequence: each one's done starts the next.
-        m.d.comb += layers[0].x.eq(image)
-        start0 = Signal()
-        m.d.sync += start0.eq(last_beat)
-        m.d.comb += layers[0].start.eq(start0)
-        for a, b in zip(layers[:-1], layers[1:]):
-            m.d.comb += [b.x.eq(a.y), b.start.eq(a.done)]
+        # Layers as a pipeline: layer l starts (copying its input) when its input is full, it
+        # is idle and its own output is free: taken earlier, or taken by its consumer in this
+        # very cycle (a restarted layer writes its first result two cycles later, after the
+        # consumer's copy). Starting frees the input for the producer.
+        out_valid = self.result.valid
+        taken_now = Signal(n)  # the consumer of layer l's output takes it this cycle
+        for i in range(n - 1):
+            m.d.comb += taken_now[i].eq(starts[i + 1])
+        m.d.comb += taken_now[n - 1].eq(full[n - 1] & (~out_valid | self.result.ready))
+        for i, layer in enumerate(layers):
+            src_full = image_full if i == 0 else full[i - 1]
+            m.d.comb += [
+                layer.x.eq(image if i == 0 else layers[i - 1].y),
+                starts[i].eq(src_full & ~layer.busy & (~full[i] | taken_now[i])),
+                layer.start.eq(starts[i]),
+            ]
+            with m.If(taken_now[i]):
+                m.d.sync += full[i].eq(0)
+            with m.If(layer.done):
+                m.d.sync += full[i].eq(1)
 
-        # Output: scores and argmax registered into the result payload.
+        # Output: the last layer's scores and their argmax move into the result register when
+        # it is free.
         out = layers[-1]
         m.submodules.argmax = argmax = Argmax(c.widths[-1], c.score_width)
         m.d.comb += argmax.score.eq(out.score)
-        with m.If(out.done):
+        with m.If(self.result.valid & self.result.ready):
+            m.d.sync += self.result.valid.eq(0)
+        with m.If(taken_now[n - 1]):
             m.d.sync += [
                 self.result.payload.scores.eq(out.score),
                 self.result.payload.cls.eq(argmax.index),
                 self.result.valid.eq(1),
-                computing.eq(0),
-                holding.eq(1),
             ]
-        with m.If(self.result.valid & self.result.ready):
-            m.d.sync += [self.result.valid.eq(0), holding.eq(0)]
 
-        # Run-time writes, only while no image is computing or held.
+        any_busy = Signal()
+        m.d.comb += any_busy.eq(Cat(*(layer.busy for layer in layers)).any())
+        m.d.comb += self.busy.eq(loading | image_full | full.any() | any_busy | self.result.valid)
+
+        # Run-time writes, only while the whole engine is empty.
         accept = Signal()
         m.d.comb += [
-            self.write.ready.eq(idle & ~loading),
+            self.write.ready.eq(~self.busy),
             accept.eq(self.write.valid & self.write.ready),
         ]
         p = self.write.payload

@@ -5,9 +5,9 @@ Schedule (see :mod:`spinapse.rtl.folding` for ``SF``, ``NF`` and the memory layo
 ``start`` pulse the layer issues one weight word per cycle, neuron fold ``g`` outer and input fold
 ``s`` inner, for ``SF * NF`` cycles without bubbles. Pipeline: issue (memory addresses, input
 slice) -> XNOR-popcount and accumulate -> threshold/score into the output register. ``done``
-pulses one cycle after the last result is written, ``SF * NF + 3`` cycles after ``start``.
-The input ``x`` must stay stable from ``start`` to ``done``; ``y``/``score`` hold their values until
-the next run overwrites them.
+is high in the cycle the last result is visible, ``SF * NF + 3`` cycles after the ``start`` cycle.
+``x`` is copied into the layer at ``start`` (the producer may then overwrite it); ``y``/``score``
+are written group by group during a run and hold their values until the next run.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Layer(wiring.Component):
     Members
     -------
     x : In(N)
-        Input bits (1 means +1), stable while busy.
+        Input bits (1 means +1), sampled in the ``start`` cycle.
     start : In(1)
         Pulse to start one run; ignored while ``busy``.
     busy : Out(1)
@@ -116,12 +116,15 @@ class Layer(wiring.Component):
         v1, first1, last1 = Signal(), Signal(), Signal()
         g1 = Signal(range(f.nf))
         m.d.comb += [w_rd.addr.eq(addr), p_rd.addr.eq(g)]
+        # The layer keeps its own copy of the input, taken at start: the producer may overwrite
+        # its output (the next image) while this layer still works on the current one.
+        xin = Signal(f.n_in)
         m.d.sync += [
             v1.eq(running),
             first1.eq(s == 0),
             last1.eq(running & (s == f.sf - 1)),
             g1.eq(g),
-            x_slice.eq(self.x.word_select(s, f.simd)),
+            x_slice.eq(xin.word_select(s, f.simd)),
         ]
         with m.If(running):
             m.d.sync += addr.eq(addr + 1)
@@ -134,7 +137,7 @@ class Layer(wiring.Component):
             with m.Else():
                 m.d.sync += s.eq(s + 1)
         with m.Elif(self.start & ~self.busy):
-            m.d.sync += [running.eq(1), s.eq(0), g.eq(0), addr.eq(0)]
+            m.d.sync += [running.eq(1), s.eq(0), g.eq(0), addr.eq(0), xin.eq(self.x)]
 
         # Stage 1: XNOR-popcount of the word read for (g1, s) and accumulation per PE.
         m.d.comb += [pe_array.x.eq(x_slice), pe_array.w.eq(w_rd.data)]

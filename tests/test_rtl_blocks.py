@@ -195,6 +195,7 @@ def test_engine_schedule_in_amaranth_sim():
     sim.add_testbench(tb)
     sim.run()
     assert got == expected
-    # After the last beat: layer 0 (SF*NF + 3 = 2*2 + 3) and layer 1 (4*1 + 3), then the result
-    # register: the result is visible 1 + 7 + 7 = 15 ticks after the last beat's edge.
-    assert cycles == [1 + (l0.cycles + 3) + (l1.cycles + 3)] * 2
+    # After the last beat's edge: the image-full flag (1), layer 0's start cycle and run
+    # (1 + 2*2 + 3), its output-full flag and layer 1 (1 + 1 + 4*1 + 3) -- each layer
+    # SF*NF + 4 -- then the result register (1): 8 + 8 + 1 = 17 ticks.
+    assert cycles == [(l0.cycles + 4) + (l1.cycles + 4) + 1] * 2 == [config.latency_cycles] * 2

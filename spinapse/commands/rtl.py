@@ -32,7 +32,8 @@ def _generate(args: argparse.Namespace) -> int:
         )
     print(
         f"  cycles per image {schedule} (ideal {config.ideal_cycles}, "
-        f"ratio {schedule / config.ideal_cycles:.3f})"
+        f"ratio {schedule / config.ideal_cycles:.3f}; all XNOR units busy: "
+        f"{config.balanced_cycles:.1f}); latency {config.latency_cycles}"
     )
     return 0
 
