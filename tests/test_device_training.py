@@ -114,3 +114,29 @@ def test_bad_synapse_settings_are_named():
     cfg = load_config(None, [*SMALL, 'synapse.card="dw_notched"'])
     with pytest.raises(ValueError, match="synapse.card"):
         build_device_learner(cfg, build_tasks(cfg))
+
+
+@pytest.mark.slow
+def test_acceptance_device_mode_keeps_10_points_over_ideal_m0(tmp_path):
+    """Issue 3 acceptance, full size (5 permuted digit tasks, 512-512 BNN, 5 epochs per task,
+    seed 0): device mode's mean accuracy on tasks 1-4 after task 5 is >= 10 points above the
+    ideal m = 0 run, and results.json reports writes, failed writes and write energy for both
+    device modes. About 15 min on 2 shared cores."""
+    torch.set_num_threads(1)
+    common = ["--no-progress", "--set", "train.epochs=5", "--set", f'results_dir="{tmp_path}"']
+    runs = {
+        "ideal": ["--set", "method.meta=0"],
+        "digital": ["--synapse", "mtj_mi_stt", "--mode", "digital"],
+        "device": ["--synapse", "mtj_mi_stt", "--mode", "device"],
+    }
+    mean = {}
+    for name, extra in runs.items():
+        assert main(["train", *common, "--set", f'name="{name}"', *extra]) == 0
+        doc = json.loads((tmp_path / name / "results.json").read_text())
+        (run,) = doc["runs"].values()
+        mean[name] = 100 * sum(run["acc"][-1][:4]) / 4
+        if name != "ideal":
+            dev = run["device"]
+            assert dev["device_writes"] > 0 and dev["write_energy_J"] > 0
+            assert 0 <= dev["failed_writes"] <= dev["device_writes"]
+    assert mean["device"] >= mean["ideal"] + 10, mean
