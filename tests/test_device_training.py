@@ -35,7 +35,8 @@ def test_digital_mode_devices_follow_sign_of_hidden_weights():
         assert torch.equal(arr.weights(), binarize(lin.weight.detach()).to(torch.float64))
     # Every pulse went through write-verify: at least one sense before it, one after.
     assert rep["device_writes"] > 0 and rep["reads"] >= 2 * rep["device_writes"]
-    assert rep["flips"] == rep["device_writes"]  # each written device switched on its first try
+    # A 10 ns pulse at 1.2 Ic0 switches with P ~ 0.99997: retries are rare, never the rule.
+    assert rep["flips"] <= rep["device_writes"] <= rep["flips"] + max(3, rep["flips"] // 1000)
     assert rep["write_energy_J"] > 0 and rep["gate_pulses"] == 0
     assert result.acc[0][0] > 0.3  # learned something (chance is 0.1)
 
