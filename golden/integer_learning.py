@@ -56,7 +56,9 @@ class IntegerRule:
     lr_shift : int
         Power-of-two learning rate: step ``|M| >> lr_shift`` before f_meta, in [0, 12].
     m : float
-        Metaplasticity of the f_meta table (>= 0; 0 disables consolidation).
+        Metaplasticity of the hidden layer's f_meta table (>= 0; 0 disables consolidation).
+    m_out : float or None
+        Metaplasticity of the output layer (``None``: same as ``m``).
     index_shift : int
         f_meta table bin width ``2**index_shift``, in [0, wh_bits - 1].
     thr_frac, thr_shift : int
@@ -83,6 +85,7 @@ class IntegerRule:
     leak_shift: int = 3
     lr_shift: int = 2
     m: float = 1.35
+    m_out: float | None = None
     index_shift: int = 3
     thr_frac: int = 2
     thr_shift: int = 5
@@ -115,12 +118,19 @@ class IntegerRule:
             v = getattr(self, name)
             if not (isinstance(v, int) and lo <= v <= hi):
                 raise ValueError(f"IntegerRule.{name} must be an int in [{lo}, {hi}], got {v!r}")
-        if not (np.isfinite(self.m) and self.m >= 0):
-            raise ValueError(f"IntegerRule.m must be a finite number >= 0, got {self.m}")
+        for name in ("m", "m_out"):
+            v = getattr(self, name)
+            if v is None and name == "m_out":
+                continue
+            if not (isinstance(v, int | float) and np.isfinite(v) and v >= 0):
+                raise ValueError(f"IntegerRule.{name} must be a finite number >= 0, got {v!r}")
 
-    def table(self) -> list[int]:
-        """The f_meta lookup table of this rule (:func:`fmeta_table`)."""
-        return fmeta_table(self.m, self.wh_bits, self.frac_bits, self.index_shift)
+    def tables(self) -> list[list[int]]:
+        """The f_meta lookup tables of the two layers (:func:`fmeta_table`)."""
+        m_out = self.m if self.m_out is None else self.m_out
+        return [
+            fmeta_table(m, self.wh_bits, self.frac_bits, self.index_shift) for m in (self.m, m_out)
+        ]
 
     def as_dict(self) -> dict:
         """Plain dict of the constants (for result files)."""
@@ -198,7 +208,7 @@ class IntegerEngine:
         w_h = [rng.integers(-r.init_range, r.init_range, size=s).astype(np.int64) for s in shapes]
         self.acc = [np.zeros(s, dtype=np.int64) for s in shapes]
         self.thr = [np.zeros(r.n_hidden, dtype=np.int64), np.zeros(r.n_out, dtype=np.int64)]
-        self.table = np.asarray(r.table(), dtype=np.int64)
+        self.tables = [np.asarray(t, dtype=np.int64) for t in r.tables()]
         self.counters = Counters()
         seeds = [lane_seeds(array_seed * 2 + k, s[1]) for k, s in enumerate(shapes)]
         if mode == "digital":
@@ -207,8 +217,8 @@ class IntegerEngine:
         else:
             self._w_h = None
             self.arrays = [
-                HiddenStateArrayModel(w, r.wh_bits, r.table(), r.index_shift, sd)
-                for w, sd in zip(w_h, seeds)
+                HiddenStateArrayModel(w, r.wh_bits, t, r.index_shift, sd)
+                for w, t, sd in zip(w_h, r.tables(), seeds)
             ]
 
     @property
@@ -241,8 +251,20 @@ class IntegerEngine:
         _, _, _, _, c2 = self._forward(np.asarray(xb, dtype=bool), thr)
         return np.argmax(c2, axis=-1)
 
-    def step(self, xb: np.ndarray, label: int) -> None:
-        """One training step on bool ``[n_in]`` input bits with integer label in ``[0, n_out)``."""
+    def step(self, xb: np.ndarray, label: int) -> int:
+        """One training step on bool ``[n_in]`` input bits with integer label in ``[0, n_out)``.
+
+        Returns the prediction made by the forward pass of this step (before the update).
+
+        Raises
+        ------
+        ValueError
+            If ``label`` is outside ``[0, n_out)`` or ``xb`` has the wrong shape.
+        """
+        if not 0 <= int(label) < self.rule.n_out:
+            raise ValueError(f"label must be in [0, {self.rule.n_out}), got {label}")
+        if np.shape(xb) != (self.rule.n_in,):
+            raise ValueError(f"xb must have shape ({self.rule.n_in},), got {np.shape(xb)}")
         r = self.rule
         x, wb2, c1, h, c2 = self._forward(np.asarray(xb, dtype=bool), self.thr)
         mask = np.abs(c1) <= (r.win1 << r.thr_frac)
@@ -257,6 +279,7 @@ class IntegerEngine:
         # Layer 2 first, as the RTL does it; the layers touch disjoint state, so order is free.
         for k in (1, 0):
             self._update(k, grads[k])
+        return int(np.argmax(c2))
 
     def _update(self, k: int, grad: np.ndarray) -> None:
         r = self.rule
@@ -269,8 +292,9 @@ class IntegerEngine:
         if self.mode == "digital":
             w = self._w_h[k]
             shrink = (w >= 0) == (m_new > 0)
-            idx = np.minimum(np.abs(w) >> r.index_shift, self.table.shape[0] - 1)
-            f = np.where(shrink, self.table[idx], F_ONE)
+            table = self.tables[k]
+            idx = np.minimum(np.abs(w) >> r.index_shift, table.shape[0] - 1)
+            f = np.where(shrink, table[idx], F_ONE)
             step = (mag * f) >> (F_BITS + r.lr_shift)
             w = _sat(w - sgn * step, r.wh_bits)
             self._w_h[k] = w

@@ -4,7 +4,8 @@ Each lane ``l`` keeps a 32-bit draw counter ``n_l``; a ``WRITE`` pulse on an ena
 ``r = lowbias32(seed_l + n_l) >> 24``, increments ``n_l`` and switches the synapse only if
 ``r < p_success``. This is the model of :class:`spinapse.golden.synapse_model.BinaryArrayModel`,
 bit for bit (stochastic single-pulse switching of a magnetic tunnel junction reduced to a seeded
-coin). ``p_success = 256`` builds an ideal array with no draws.
+coin). The probability is a run-time input, so one build serves the ideal array
+(``p_success = 256``: every pulse switches) and the stochastic ones.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ class StochasticSynapseArray(wiring.Component):
     ----------
     rows, lanes, code_bits : int
         As :class:`SynapseArraySignature`.
-    p_success : int
-        Probability (1/256 units) that one pulse switches a lane, in [0, 256].
     seeds : sequence of int
         One 32-bit seed per lane (``golden.synapse_model.lane_seeds``).
     init : list of int, optional
@@ -37,13 +36,16 @@ class StochasticSynapseArray(wiring.Component):
     Members
     -------
     bus : In(SynapseArraySignature(rows, lanes, code_bits))
+    p_success : In(9)
+        Probability (1/256 units) that one pulse switches a lane, in [0, 256]; sampled on each
+        ``WRITE`` (values above 256 act as 256).
     peek_row : In(range(rows)); peek_bits : Out(lanes)
         Combinational view of one row for the host and tests.
 
     Raises
     ------
     ValueError
-        If ``p_success`` is out of range, a seed is not 32-bit, or lengths disagree.
+        If a seed is not 32-bit or lengths disagree.
     """
 
     def __init__(
@@ -51,20 +53,24 @@ class StochasticSynapseArray(wiring.Component):
         rows: int,
         lanes: int,
         code_bits: int,
-        p_success: int,
         seeds: Sequence[int],
         init=None,
     ) -> None:
         sig = SynapseArraySignature(rows, lanes, code_bits)
-        if not (isinstance(p_success, int) and 0 <= p_success <= 256):
-            raise ValueError(f"p_success must be an int in [0, 256], got {p_success!r}")
         if len(seeds) != lanes or any(not 0 <= s < (1 << 32) for s in seeds):
             raise ValueError(f"seeds must be {lanes} integers in [0, 2**32)")
         self.init = list(init) if init is not None else [0] * rows
         if len(self.init) != rows:
             raise ValueError(f"init must have {rows} row words, got {len(self.init)}")
-        self.p_success, self.seeds = p_success, list(seeds)
-        super().__init__({"bus": In(sig), "peek_row": In(range(rows)), "peek_bits": Out(lanes)})
+        self.seeds = list(seeds)
+        super().__init__(
+            {
+                "bus": In(sig),
+                "p_success": In(9),
+                "peek_row": In(range(rows)),
+                "peek_bits": Out(lanes),
+            }
+        )
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -83,16 +89,13 @@ class StochasticSynapseArray(wiring.Component):
         ]
         en, pol = cmd.payload.enable, cmd.payload.polarity
         ok = Signal(sig.lanes)
-        if self.p_success >= 256:
-            m.d.comb += ok.eq(en)
-        else:
-            counts = [Signal(32, name=f"count{lane}") for lane in range(sig.lanes)]
-            writing = cmd.valid & cmd.ready & (cmd.payload.op == SynapseOp.WRITE)
-            for lane, n in enumerate(counts):
-                r = lowbias32(Const(self.seeds[lane], 32) + n)[24:32]
-                m.d.comb += ok[lane].eq(en[lane] & (r < self.p_success))
-                with m.If(writing & en[lane]):
-                    m.d.sync += n.eq(n + 1)
+        writing = cmd.valid & cmd.ready & (cmd.payload.op == SynapseOp.WRITE)
+        for lane in range(sig.lanes):
+            n = Signal(32, name=f"count{lane}")
+            r = lowbias32(Const(self.seeds[lane], 32) + n)[24:32]
+            m.d.comb += ok[lane].eq(en[lane] & (r < self.p_success))
+            with m.If(writing & en[lane]):
+                m.d.sync += n.eq(n + 1)
         with m.If(sense.valid & sense.ready):
             m.d.sync += sense.valid.eq(0)
         with m.If(cmd.valid & cmd.ready):

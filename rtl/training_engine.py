@@ -50,8 +50,8 @@ class TrainingEngine(wiring.Component):
     mode : str
         ``"digital"`` (``W_h`` memories and write-verify) or ``"device"`` (gate pulses, hidden
         state in the array).
-    table : sequence of int
-        f_meta table (digital mode).
+    tables : pair of sequence of int
+        f_meta table of each layer (used in digital mode).
     init_wh : pair of list of list of int, optional
         Initial ``W_h`` of each layer (digital mode), ``[n_in][n_hidden]`` and
         ``[n_hidden][n_out]``.
@@ -82,7 +82,7 @@ class TrainingEngine(wiring.Component):
         If the mode or a shape is invalid.
     """
 
-    def __init__(self, rule, mode: str, table, init_wh=None) -> None:
+    def __init__(self, rule, mode: str, tables, init_wh=None) -> None:
         self.rule, self.mode = rule, mode
         n_in, n_h, n_out = rule.n_in, rule.n_hidden, rule.n_out
         # Thresholds hold a mean of (a << thr_frac), |a| <= n_in: keep them inside THR_BITS.
@@ -93,8 +93,8 @@ class TrainingEngine(wiring.Component):
         self.e_bits = (n_out - 1).bit_length() + 1
         self.delta_bits = (2 * (n_out - 1)).bit_length() + 1
         init_wh = init_wh if init_wh is not None else (None, None)
-        self.upd1 = UpdateEngine(rule, n_in, n_h, self.delta_bits, mode, table, init_wh[0])
-        self.upd2 = UpdateEngine(rule, n_h, n_out, self.e_bits, mode, table, init_wh[1])
+        self.upd1 = UpdateEngine(rule, n_in, n_h, self.delta_bits, mode, tables[0], init_wh[0])
+        self.upd2 = UpdateEngine(rule, n_h, n_out, self.e_bits, mode, tables[1], init_wh[1])
         super().__init__(
             {
                 "x": In(n_in),

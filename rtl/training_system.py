@@ -2,9 +2,9 @@
 
 Array kinds behind the ``SynapseArray`` ports (chosen at build time):
 
-- ``"binary"``: :class:`~spinapse.rtl.stochastic_array.StochasticSynapseArray` with a
+- digital mode: :class:`~spinapse.rtl.stochastic_array.StochasticSynapseArray` with a run-time
   single-pulse success ``p_success / 256`` (``256``: the ideal deterministic array);
-- ``"hidden"``: :class:`~spinapse.rtl.hidden_state_array.HiddenStateSynapseArray` (device mode).
+- device mode: :class:`~spinapse.rtl.hidden_state_array.HiddenStateSynapseArray`.
 
 The host members of :class:`~spinapse.rtl.training_engine.TrainingEngine` are forwarded, plus
 per-layer views of one row (``peek_row1``/``peek_row2``): sensed bits, accumulators ``M``, and
@@ -35,20 +35,20 @@ class TrainingSystem(wiring.Component):
         Integer rule constants (attributes of ``golden.integer_learning.IntegerRule``).
     mode : str
         ``"digital"`` (binary arrays) or ``"device"`` (hidden-state arrays).
-    table : sequence of int
-        f_meta table (engine in digital mode, array in device mode).
+    tables : pair of sequence of int
+        f_meta table of each layer (engine in digital mode, arrays in device mode).
     init_wh : pair of list of list of int
         Initial ``W_h`` ``[n_in][n_hidden]`` and ``[n_hidden][n_out]``.
     seeds : pair of sequence of int
         Lane seeds of each array (``golden.synapse_model.lane_seeds``).
-    p_success : int
-        Write success of the binary arrays in 1/256 (digital mode), in [0, 256].
 
     Members
     -------
     x, label, start, train, busy, done, pred, thr1, thr2, thr_load, thr1_in, thr2_in, writes,
     retries, failures
         As :class:`TrainingEngine`.
+    p_success : In(9)
+        Digital mode only: write success of both binary arrays in 1/256, in [0, 256].
     peek_row1 : In(range(n_in)); peek_bits1 : Out(n_hidden); peek_acc1, peek_wh1 : Out
     peek_row2 : In(range(n_hidden)); peek_bits2 : Out(n_out); peek_acc2, peek_wh2 : Out
         Lane ``l`` of a packed word at ``[l * bits, (l + 1) * bits)``, two's complement.
@@ -59,33 +59,32 @@ class TrainingSystem(wiring.Component):
         If the mode is unknown or a part rejects its parameters.
     """
 
-    def __init__(self, rule, mode, table, init_wh, seeds, p_success: int = 256) -> None:
+    def __init__(self, rule, mode, tables, init_wh, seeds) -> None:
         if mode not in ("digital", "device"):
             raise ValueError(f"mode must be 'digital' or 'device', got {mode!r}")
         self.rule, self.mode = rule, mode
         shapes = [(rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out)]
         if mode == "digital":
-            self.engine = TrainingEngine(rule, mode, table, init_wh)
+            self.engine = TrainingEngine(rule, mode, tables, init_wh)
             self.arrays = [
                 StochasticSynapseArray(
                     rows,
                     lanes,
                     rule.code_bits,
-                    p_success,
                     seeds[k],
                     init=[_row_word(w >= 0 for w in row) for row in init_wh[k]],
                 )
                 for k, (rows, lanes) in enumerate(shapes)
             ]
         else:
-            self.engine = TrainingEngine(rule, mode, table)
+            self.engine = TrainingEngine(rule, mode, tables)
             self.arrays = [
                 HiddenStateSynapseArray(
                     rows,
                     lanes,
                     rule.code_bits,
                     rule.wh_bits,
-                    table,
+                    tables[k],
                     rule.index_shift,
                     seeds[k],
                     init_wh[k],
@@ -110,6 +109,8 @@ class TrainingSystem(wiring.Component):
             "retries": Out(32),
             "failures": Out(32),
         }
+        if mode == "digital":
+            members["p_success"] = In(9)
         for k, (rows, lanes) in enumerate(shapes, start=1):
             members[f"peek_row{k}"] = In(range(rows))
             members[f"peek_bits{k}"] = Out(lanes)
@@ -123,6 +124,9 @@ class TrainingSystem(wiring.Component):
         m.submodules.arr1, m.submodules.arr2 = self.arrays
         wiring.connect(m, eng.arr1, self.arrays[0].bus)
         wiring.connect(m, eng.arr2, self.arrays[1].bus)
+        if self.mode == "digital":
+            for arr in self.arrays:
+                m.d.comb += arr.p_success.eq(self.p_success)
         for name in ("x", "label", "start", "train", "thr_load", "thr1_in", "thr2_in"):
             m.d.comb += getattr(eng, name).eq(getattr(self, name))
         for name in ("busy", "done", "pred", "thr1", "thr2", "writes", "retries", "failures"):

@@ -78,7 +78,9 @@ class UpdateEngine(wiring.Component):
             raise ValueError(f"grad_bits must be an int in [2, 16], got {grad_bits!r}")
         self.rule, self.rows, self.lanes = rule, rows, lanes
         self.grad_bits, self.mode = grad_bits, mode
-        self.rom_values = list(table)
+        self.rom_values = [int(v) for v in table]
+        if mode == "digital":
+            fmeta_rom(self.rom_values)  # validates the entries where they enter
         init_wh = init_wh if init_wh is not None else [[0] * lanes for _ in range(rows)]
         if len(init_wh) != rows or any(len(r) != lanes for r in init_wh):
             raise ValueError(f"init_wh must be [{rows}][{lanes}]")

@@ -1,0 +1,173 @@
+"""Build, run and check a co-simulation of on-chip training against the integer golden model.
+
+:func:`run_training_cosim` trains :class:`spinapse.golden.integer_learning.IntegerEngine` on real
+digits (the embedded training set, binarized, a seeded order), writes the case file of
+:mod:`spinapse.cosim.tb_training`, converts :class:`spinapse.rtl.training_system.TrainingSystem`
+with the same initial ``W_h``, f_meta table and array seeds to Verilog, and runs the testbench on
+Verilator. The testbench itself asserts bit-exactness; the returned dict gives its measurements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from spinapse.cosim.runner import run_cocotb, sim_build_root
+from spinapse.golden.integer_learning import IntegerEngine, IntegerRule
+from spinapse.golden.synapse_model import lane_seeds
+from spinapse.rtl.hidden_state_array import pack_signed
+from spinapse.rtl.training_engine import THR_BITS
+from spinapse.rtl.training_system import TrainingSystem
+from spinapse.rtl.verilog import convert
+
+
+def digit_steps(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` training digits in a seeded order: bits bool ``[n, 784]`` (pixel/255 >= 0.5) and
+    labels int64 ``[n]`` (embedded digits, default split; ``numpy.random.default_rng(seed)``).
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not in ``[1, 3000]``.
+    """
+    from spinapse.data.digits import load_digits
+
+    if not 1 <= n <= 3000:
+        raise ValueError(f"n must be in [1, 3000], got {n}")
+    ds = load_digits()
+    order = np.random.default_rng(seed).permutation(ds.x_train.shape[0])[:n]
+    return ds.x_train.numpy()[order] >= 0.5, ds.y_train.numpy()[order]
+
+
+def _bits_word(bits) -> int:
+    return sum(1 << k for k, b in enumerate(bits) if b)
+
+
+def _rtl_sources_digest() -> str:
+    """Digest of the RTL sources the training system is built from (cache key part)."""
+    import spinapse.rtl as rtl
+
+    h = hashlib.sha256()
+    for path in sorted(Path(rtl.__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def training_verilog(rule: IntegerRule, mode: str, init_wh, seeds) -> str:
+    """Verilog of the :class:`TrainingSystem` for these parameters, cached on disk.
+
+    Converting the 784-input system through Yosys takes tens of seconds, so the text is kept in
+    ``<sim_build>/verilog_cache/<digest>.v`` keyed by the parameters and the RTL sources.
+    """
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                rule.as_dict(),
+                mode,
+                [np.asarray(w).tolist() for w in init_wh],
+                seeds,
+                _rtl_sources_digest(),
+            ]
+        ).encode()
+    ).hexdigest()[:24]
+    path = sim_build_root() / "verilog_cache" / f"training_{mode}_{key}.v"
+    if path.exists():
+        return path.read_text(encoding="utf-8")
+    system = TrainingSystem(rule, mode, rule.tables(), init_wh, seeds)
+    text = convert(system, "training_system")
+    from spinapse.io import write_text
+
+    write_text(path, text)
+    return text
+
+
+def run_training_cosim(
+    rule: IntegerRule,
+    mode: str,
+    steps: int,
+    p_success: int = 256,
+    seed: int = 0,
+    array_seed: int = 1,
+) -> dict:
+    """Train ``steps`` steps in the golden model and in Verilator; return the testbench's results.
+
+    Parameters
+    ----------
+    rule : IntegerRule
+    mode : str
+        ``"digital"`` or ``"device"``.
+    steps : int
+        Training steps (batch 1), in [1, 3000].
+    p_success : int
+        Single-pulse write success of the binary arrays in 1/256 (digital mode).
+    seed, array_seed : int
+        Seed of the initial ``W_h`` and of the data order; seed of the arrays' lane draws.
+
+    Returns
+    -------
+    dict
+        ``steps``, ``cycles_per_step``, ``wall_s``, ``counters`` (RTL), ``mismatches`` (empty),
+        ``golden_counters``, ``train_accuracy`` (fraction of steps predicted right).
+
+    Raises
+    ------
+    AssertionError
+        If the RTL differs from the golden model anywhere (raised by the testbench run).
+    ValueError
+        If ``p_success`` is not 256 in device mode (the hidden-state array has no write
+        probability) or is outside [0, 256].
+    """
+    if not 0 <= p_success <= 256 or (mode == "device" and p_success != 256):
+        raise ValueError(f"p_success must be in [0, 256] (256 in device mode), got {p_success}")
+    xs, ys = digit_steps(steps, seed)
+    gold = IntegerEngine(rule, mode, seed=seed, p_success=p_success, array_seed=array_seed)
+    init = [w.tolist() for w in gold.w_h]
+    seeds = [lane_seeds(array_seed * 2 + k, n) for k, n in enumerate((rule.n_hidden, rule.n_out))]
+    preds = [gold.step(x, int(y)) for x, y in zip(xs, ys)]
+    final = {
+        "thr1": pack_signed(gold.thr[0], THR_BITS),
+        "thr2": pack_signed(gold.thr[1], THR_BITS),
+        "writes": gold.counters.writes,
+        "retries": gold.counters.retries,
+        "failures": gold.counters.failures,
+    }
+    for k in (0, 1):
+        final[f"wh{k + 1}"] = [pack_signed(r, rule.wh_bits) for r in gold.w_h[k]]
+        final[f"acc{k + 1}"] = [pack_signed(r, rule.acc_bits) for r in gold.acc[k]]
+        final[f"bits{k + 1}"] = [_bits_word(r) for r in gold.w_b()[k]]
+    # One step: forward reads, then every row once; each write attempt costs a few cycles more.
+    budget = 8 * (rule.n_in + rule.n_hidden) * (rule.retry_limit + 2) + 64
+    doc = {
+        "x": [_bits_word(x) for x in xs],
+        "label": [int(y) for y in ys],
+        "pred": preds,
+        "rows": [rule.n_in, rule.n_hidden],
+        "final": final,
+        "step_timeout_cycles": budget,
+        "p_success": p_success if mode == "digital" else None,
+    }
+    verilog = training_verilog(rule, mode, init, seeds)
+    with tempfile.TemporaryDirectory() as tmp:
+        case_path, out_path = Path(tmp) / "case.json", Path(tmp) / "out.json"
+        from spinapse.cosim.tb_training import write_case
+
+        write_case(case_path, doc)
+        run_cocotb(
+            name=f"training_{mode}_{rule.n_in}-{rule.n_hidden}-{rule.n_out}",
+            verilog=verilog,
+            toplevel="training_system",
+            test_module="spinapse.cosim.tb_training",
+            extra_env={"SPINAPSE_TB_CASE": str(case_path), "SPINAPSE_TB_OUT": str(out_path)},
+        )
+        out = json.loads(out_path.read_text(encoding="utf-8"))
+    out["golden_counters"] = {
+        "writes": gold.counters.writes,
+        "retries": gold.counters.retries,
+        "failures": gold.counters.failures,
+    }
+    out["train_accuracy"] = float(np.mean(np.asarray(preds) == ys))
+    return out

@@ -1,0 +1,133 @@
+"""The training engine (forward, backward, metaplastic update) against the integer golden model.
+
+Amaranth's simulator on a small network (24-6-3, random input bits, seeds below) so that every
+row of ``W_h``, ``M`` and ``W_b``, the thresholds and the counters are compared after every
+step, in both modes and with an ideal, a 50 % stochastic and a never-switching array. The full
+784-input engine on Verilator is in ``test_update_engine_cosim.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from spinapse.golden.integer_learning import IntegerEngine, IntegerRule
+from spinapse.golden.synapse_model import lane_seeds
+from spinapse.rtl.training_engine import THR_BITS, TrainingEngine
+from spinapse.rtl.training_system import TrainingSystem
+from spinapse.rtl.update_engine import UpdateEngine
+
+SMALL = IntegerRule(
+    n_in=24,
+    n_hidden=6,
+    n_out=3,
+    init_range=4,
+    lr_shift=1,
+    leak_shift=2,
+    frac_bits=3,
+    win1=6,
+    margin=2,
+    thr_shift=2,
+    retry_limit=2,
+)
+
+
+def _unpack(word: int, bits: int, n: int) -> list[int]:
+    out = []
+    for lane in range(n):
+        v = (word >> (lane * bits)) & ((1 << bits) - 1)
+        out.append(v - (1 << bits) if v >> (bits - 1) else v)
+    return out
+
+
+def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
+    """Train both models ``steps`` steps; return the list of per-step disagreements."""
+    gold = IntegerEngine(rule, mode, seed=seed, p_success=p_success, array_seed=array_seed)
+    init = [w.tolist() for w in gold.w_h]
+    seeds = [lane_seeds(array_seed * 2 + k, n) for k, n in enumerate((rule.n_hidden, rule.n_out))]
+    dut = TrainingSystem(rule, mode, rule.tables(), init, seeds)
+    rng = np.random.default_rng(seed)
+    xs = rng.random((steps, rule.n_in)) < 0.4
+    ys = rng.integers(0, rule.n_out, steps)
+    errors = []
+
+    async def bench(ctx):
+        if mode == "digital":
+            ctx.set(dut.p_success, p_success)
+        for s in range(steps):
+            ctx.set(dut.x, int(sum(1 << i for i in range(rule.n_in) if xs[s][i])))
+            ctx.set(dut.label, int(ys[s]))
+            ctx.set(dut.train, 1)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            await ctx.tick().until(dut.done)
+            want_pred = gold.step(xs[s], int(ys[s]))
+            if ctx.get(dut.pred) != want_pred:
+                errors.append((s, "pred"))
+            shapes = ((rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out))
+            for k, (rows, lanes) in enumerate(shapes, start=1):
+                for row in range(rows):
+                    ctx.set(getattr(dut, f"peek_row{k}"), row)
+                    got = (
+                        _unpack(ctx.get(getattr(dut, f"peek_wh{k}")), rule.wh_bits, lanes),
+                        _unpack(ctx.get(getattr(dut, f"peek_acc{k}")), rule.acc_bits, lanes),
+                        [
+                            bool(ctx.get(getattr(dut, f"peek_bits{k}")) >> lane & 1)
+                            for lane in range(lanes)
+                        ],
+                    )
+                    want = (
+                        gold.w_h[k - 1][row].tolist(),
+                        gold.acc[k - 1][row].tolist(),
+                        gold.w_b()[k - 1][row].tolist(),
+                    )
+                    if got != want:
+                        errors.append((s, k, row, got, want))
+            thr = (
+                _unpack(ctx.get(dut.thr1), THR_BITS, rule.n_hidden),
+                _unpack(ctx.get(dut.thr2), THR_BITS, rule.n_out),
+            )
+            if thr != (gold.thr[0].tolist(), gold.thr[1].tolist()):
+                errors.append((s, "thr", thr))
+            c = gold.counters
+            got_c = (ctx.get(dut.writes), ctx.get(dut.retries), ctx.get(dut.failures))
+            if got_c != (c.writes, c.retries, c.failures):
+                errors.append((s, "counters", got_c, c))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return errors, gold.counters
+
+
+@pytest.mark.parametrize(
+    "mode, p_success",
+    [("digital", 256), ("digital", 128), ("digital", 0), ("device", 256)],
+)
+def test_every_step_bit_exact(mode, p_success):
+    """40 steps: W_h, M, W_b, thresholds, predictions and counters equal after every step."""
+    errors, counters = _run(SMALL, mode, p_success, steps=40)
+    assert errors == []
+    assert counters.writes > 0
+    if p_success == 256:
+        assert (counters.retries, counters.failures) == (0, 0)
+    if p_success == 0:
+        # Nothing ever switches: every requested lane is retried retry_limit times and fails.
+        assert counters.retries == SMALL.retry_limit * counters.failures > 0
+    if p_success == 128:
+        assert 0 < counters.failures < counters.retries
+
+
+def test_parameters_validated():
+    """Bad modes and shapes are rejected with the rule that was broken."""
+    with pytest.raises(ValueError, match="mode"):
+        TrainingSystem(SMALL, "analog", SMALL.tables(), [[[0]]], [[1], [1]])
+    with pytest.raises(ValueError, match="grad_bits"):
+        UpdateEngine(SMALL, 4, 2, 1, "digital", SMALL.tables()[0])
+    with pytest.raises(ValueError, match="init_wh"):
+        UpdateEngine(SMALL, 4, 2, 4, "digital", SMALL.tables()[0], init_wh=[[0, 0]])
+    with pytest.raises(ValueError, match="f_meta table"):
+        TrainingEngine(SMALL, "digital", ([], SMALL.tables()[1]))
