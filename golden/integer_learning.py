@@ -80,18 +80,18 @@ class IntegerRule:
     n_hidden: int = 64
     n_out: int = 10
     wh_bits: int = 10
-    frac_bits: int = 6
+    frac_bits: int = 7
     acc_bits: int = 10
     leak_shift: int = 3
-    lr_shift: int = 2
+    lr_shift: int = 4
     m: float = 1.35
     m_out: float | None = None
     index_shift: int = 3
     thr_frac: int = 2
     thr_shift: int = 5
     win1: int = 32
-    margin: int = 4
-    init_range: int = 4
+    margin: int = 10
+    init_range: int = 8
     code_bits: int = 4
     retry_limit: int = 3
 

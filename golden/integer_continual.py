@@ -1,0 +1,140 @@
+"""Continual-learning accuracy of the integer rule against the float Adam_meta golden model.
+
+Protocol (the acceptance of issue 5): 5 permuted tasks of the embedded digits (3000 train /
+2000 test, split seed 0; task 0 unpermuted), the same network for both models, each task
+learned in sequence and every task tested after each one (:func:`run_continual`). Four runs:
+
+- ``integer``: :class:`IntegerLearner` with the rule's ``m`` (batch 1, ``int_epochs`` per task);
+- ``integer_m0``: the same rule with ``m = 0`` (no consolidation);
+- ``float``: :class:`GoldenLearner` (BNN with task-dependent BatchNorm, Adam_meta, the paper's
+  lr 0.005, batch 100, float pixels as in the paper), ``m`` of the rule in both layers,
+  ``float_epochs`` per task;
+- ``float_m0``: the float model with ``m = 0``.
+
+Reported: ``acc[i][j]`` of each run, the mean accuracy on tasks 1-4 after task 5, and each task's
+accuracy right after it was learned (``acc[i][i]``). Run with
+``python -m spinapse.golden.integer_continual --out results/integer_continual.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from spinapse.golden.continual import run_continual
+from spinapse.golden.integer_learner import IntegerLearner
+from spinapse.golden.integer_learning import IntegerRule
+
+
+def _summary(acc: list[list[float]]) -> dict[str, Any]:
+    n = len(acc)
+    return {
+        "acc": acc,
+        "mean_earlier_after_last": float(np.mean(acc[-1][: n - 1])) if n > 1 else None,
+        "right_after_training": [acc[i][i] for i in range(n)],
+    }
+
+
+def compare_integer_float(
+    rule: IntegerRule,
+    n_tasks: int = 5,
+    int_epochs: int = 2,
+    float_epochs: int = 20,
+    seed: int = 0,
+    with_float: bool = True,
+) -> dict[str, Any]:
+    """Run the four models on the same permuted tasks and return their accuracies.
+
+    Parameters
+    ----------
+    rule : IntegerRule
+        The integer rule (its ``n_in``, ``n_hidden``, ``n_out`` define both networks).
+    n_tasks : int
+        Permuted tasks, >= 2.
+    int_epochs, float_epochs : int
+        Epochs per task of the integer (batch 1) and float (batch 100) models, >= 1.
+    seed : int
+        Seeds weights, sample orders and permutations, >= 0.
+    with_float : bool
+        Also run the two float models.
+
+    Returns
+    -------
+    dict
+        ``{"integer": {...}, "integer_m0": {...}, "float": {...}, "float_m0": {...}, "rule",
+        "settings", "seconds"}``; each run has ``acc``, ``mean_earlier_after_last`` and
+        ``right_after_training`` (fractions).
+
+    Raises
+    ------
+    ValueError
+        If a count is out of range.
+    """
+    from spinapse.data.digits import load_digits
+    from spinapse.data.tasks import permuted_tasks
+    from spinapse.golden.bnn import BNN
+    from spinapse.golden.learner import GoldenLearner
+
+    if n_tasks < 2 or int_epochs < 1 or float_epochs < 1 or seed < 0:
+        raise ValueError(
+            f"need n_tasks >= 2, epochs >= 1, seed >= 0; got {n_tasks}, {int_epochs}, "
+            f"{float_epochs}, {seed}"
+        )
+    tasks = permuted_tasks(load_digits(), n_tasks, seed)
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"rule": rule.as_dict()}
+    m0 = dataclasses.replace(rule, m=0.0, m_out=0.0)
+    for name, r in (("integer", rule), ("integer_m0", m0)):
+        res = run_continual(tasks, IntegerLearner(r, seed=seed), int_epochs, seed, progress=False)
+        out[name] = _summary(res.acc)
+    if with_float:
+        m = rule.m
+        m_out = rule.m if rule.m_out is None else rule.m_out
+        for name, meta in (("float", (m, m_out)), ("float_m0", (0.0, 0.0))):
+            torch.manual_seed(seed)
+            model = BNN(rule.n_in, (rule.n_hidden,), rule.n_out)
+            res = run_continual(
+                tasks, GoldenLearner(model, meta), float_epochs, seed, progress=False
+            )
+            out[name] = _summary(res.acc)
+    out["settings"] = {
+        "n_tasks": n_tasks,
+        "int_epochs": int_epochs,
+        "float_epochs": float_epochs,
+        "seed": seed,
+    }
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run :func:`compare_integer_float` with the default rule, write JSON."""
+    from spinapse.io import write_json
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True, help="result JSON path")
+    p.add_argument("--int-epochs", type=int, default=2)
+    p.add_argument("--float-epochs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    res = compare_integer_float(
+        IntegerRule(), int_epochs=args.int_epochs, float_epochs=args.float_epochs, seed=args.seed
+    )
+    write_json(args.out, res)
+    for name in ("integer", "integer_m0", "float", "float_m0"):
+        r = res[name]
+        print(
+            f"{name:11s} mean tasks 1-4 after 5: {r['mean_earlier_after_last']:.3f}  "
+            f"right after training: {' '.join(f'{a:.3f}' for a in r['right_after_training'])}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

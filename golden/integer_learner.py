@@ -1,0 +1,83 @@
+"""The integer engine behind the continual-learning runner's ``Learner`` protocol.
+
+:class:`IntegerLearner` wraps :class:`spinapse.golden.integer_learning.IntegerEngine` so that
+:func:`spinapse.golden.continual.run_continual` trains it exactly like the float golden BNN:
+the same tasks, the same seeded sample order per task (``torch.randperm`` of the runner's
+generator), batch 1. Task protocol (``docs/learning_rule.md``): at each task start the
+accumulators ``M`` and the thresholds restart from 0 (the paper's fresh optimizer and a new
+BatchNorm copy); at each task end the thresholds are saved, and task ``i`` is tested with its own
+saved thresholds (task-dependent thresholds, as the float model keeps BatchNorm per task).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+
+from spinapse.golden.integer_learning import IntegerEngine, IntegerRule
+
+
+class IntegerLearner:
+    """The integer metaplastic engine as a :class:`spinapse.golden.learner.Learner`.
+
+    Parameters
+    ----------
+    rule : IntegerRule
+    mode : str
+        ``"digital"`` or ``"device"``.
+    seed : int
+        Seed of the initial ``W_h``, >= 0.
+    p_success, array_seed : int
+        Array settings (see :class:`IntegerEngine`).
+
+    Notes
+    -----
+    Inputs are float pixels ``[N, n_in]`` in [0, 1], binarized here (``pixel >= 0.5``).
+    ``train_epoch`` returns the fraction of training steps whose forward pass was wrong (the
+    engine has no cross-entropy).
+    """
+
+    def __init__(
+        self,
+        rule: IntegerRule,
+        mode: str = "digital",
+        seed: int = 0,
+        p_success: int = 256,
+        array_seed: int = 1,
+    ) -> None:
+        self.engine = IntegerEngine(rule, mode, seed, p_success, array_seed)
+        self.thr_copies: list[list[np.ndarray]] = []
+
+    def start_task(self, index: int) -> None:
+        e = self.engine
+        e.acc = [np.zeros_like(a) for a in e.acc]
+        e.thr = [np.zeros_like(t) for t in e.thr]
+
+    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
+        bits = (x >= 0.5).numpy()
+        labels = y.numpy()
+        order = torch.randperm(x.shape[0], generator=generator).numpy()
+        wrong = 0
+        for i in order:
+            wrong += self.engine.step(bits[i], int(labels[i])) != labels[i]
+        return wrong / max(len(order), 1)
+
+    def end_task(self, index: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        if len(self.thr_copies) != index:
+            raise ValueError(f"end_task({index}) after {len(self.thr_copies)} finished tasks")
+        self.thr_copies.append([t.copy() for t in self.engine.thr])
+
+    def evaluate(self, index: int, x: torch.Tensor, y: torch.Tensor) -> float:
+        thr = self.thr_copies[index] if index < len(self.thr_copies) else None
+        pred = self.engine.predict((x >= 0.5).numpy(), thr)
+        return float((pred == y.numpy()).mean())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"engine": copy.deepcopy(self.engine), "thr_copies": copy.deepcopy(self.thr_copies)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.engine = copy.deepcopy(state["engine"])
+        self.thr_copies = copy.deepcopy(state["thr_copies"])
