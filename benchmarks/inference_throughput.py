@@ -18,6 +18,7 @@ Usage: ``.venv/bin/python benchmarks/inference_throughput.py [--images N] [--ama
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -60,6 +61,9 @@ def amaranth_throughput(config, model, bits: np.ndarray) -> dict:
             got.append(decode_result(config, ctx.get(dut.result.payload.as_value())))
         marks["end"] = time.perf_counter()
 
+    # Amaranth compiles each process into one Python function; the wide popcount trees of
+    # the default folding nest deeper than CPython's default compile recursion limit.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(tb)

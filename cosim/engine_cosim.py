@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from amaranth import ClockDomain, ClockSignal, DomainRenamer, Fragment, Module, ResetSignal, Signal
+from amaranth.lib import wiring
 
 from spinapse.cosim.engine_load import model_writes, pack_write
 from spinapse.cosim.runner import run_cocotb, sim_build_root
@@ -25,9 +27,64 @@ from spinapse.rtl.verilog import convert
 TOPLEVEL = "inference_engine"
 
 
+class _RegisteredReset(wiring.Component):
+    """The engine with its synchronous reset taken from a register of ``rst`` (one cycle later)."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        super().__init__(_engine_signature(config))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.engine = engine_domain = ClockDomain("engine")
+        rst_q = Signal(init=1, reset_less=True)
+        m.d.sync += rst_q.eq(ResetSignal("sync"))
+        m.d.comb += [engine_domain.clk.eq(ClockSignal("sync")), engine_domain.rst.eq(rst_q)]
+        m.submodules.engine = engine = DomainRenamer("engine")(InferenceEngine(self.config))
+        _connect_ports(m, self, engine)
+        return m
+
+
+class _PortsOnlyTop(wiring.Component):
+    """The engine two levels down, under a top module that holds nothing but its ports.
+
+    Verilator re-evaluates, on every model evaluation (twice per clock under cocotb), all logic
+    that reads a top-level input or a public signal (cocotb may write those at any time), where
+    other logic is evaluated once per clock edge. The runner makes only the top module's signals
+    public (``--public-depth 1``), so: the top holds only ports; the engine's synchronous reset,
+    which every register's next-state logic reads, comes from a register of ``rst`` one level
+    down (:class:`_RegisteredReset`). Otherwise the whole datapath, popcount trees included,
+    would be evaluated three times per cycle. The engine itself is untouched.
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        super().__init__(_engine_signature(config))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.shell = shell = _RegisteredReset(self.config)
+        _connect_ports(m, self, shell)
+        return m
+
+
+def _connect_ports(m: Module, outer: wiring.Component, inner: wiring.Component) -> None:
+    wiring.connect(m, wiring.flipped(outer.image), inner.image)
+    wiring.connect(m, wiring.flipped(outer.write), inner.write)
+    wiring.connect(m, inner.result, wiring.flipped(outer.result))
+    m.d.comb += outer.busy.eq(inner.busy)
+
+
+def _engine_signature(config: EngineConfig) -> wiring.Signature:
+    engine = InferenceEngine(config)
+    Fragment.get(engine, None)  # elaborated once so Amaranth does not warn it went unused
+    return engine.signature
+
+
 def engine_verilog(config: EngineConfig) -> str:
-    """Verilog text of the engine of ``config`` (top module ``inference_engine``)."""
-    return convert(InferenceEngine(config), TOPLEVEL)
+    """Verilog of the engine of ``config`` for co-simulation: top module ``inference_engine``
+    with the engine's ports, the engine itself one level down (see :class:`_PortsOnlyTop`)."""
+    return convert(_PortsOnlyTop(config), TOPLEVEL)
 
 
 def run_engine_cosim(

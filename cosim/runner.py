@@ -244,7 +244,10 @@ def run_cocotb(
             f"cocotb run {name}/{test_module} failed (exit {exc.code}, seed {seed}); "
             f"log and results in {build_dir}"
         ) from exc
-    n_tests, n_failed = get_results(results)
+    try:
+        n_tests, n_failed = get_results(results)
+    except RuntimeError as exc:  # no results file: the simulator ended abnormally
+        raise AssertionError(f"cocotb run {name}/{test_module} (seed {seed}): {exc}") from exc
     if n_tests == 0 or n_failed:
         raise AssertionError(
             f"cocotb {test_module} on {name}: {n_failed} of {n_tests} tests failed "

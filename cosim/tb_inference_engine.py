@@ -72,16 +72,20 @@ def _decode(payload: int, cw: int, sw: int, n: int) -> tuple[int, list[int]]:
 
 
 async def _send(dut, valid, ready, payload, value: int) -> None:
-    """Offer ``value`` until a rising edge samples valid & ready (values read are pre-edge)."""
+    """Offer ``value`` until a rising edge samples valid & ready.
+
+    Sleeps on ``ready`` rather than waking every cycle: settled values (read-only phase) tell
+    whether ready is low; values read right after a clock edge are those sampled by it.
+    """
     payload.value = value
     valid.value = 1
     while True:
-        await RisingEdge(dut.clk)
-        if ready.value:
-            break
         await ReadOnly()
         if not ready.value:
             await RisingEdge(ready)
+        await RisingEdge(dut.clk)
+        if ready.value:
+            break
     valid.value = 0
 
 

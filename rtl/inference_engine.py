@@ -109,8 +109,10 @@ class InferenceEngine(wiring.Component):
         beat = Signal(range(c.input_beats))
         loading = Signal()  # some beats of the next image transferred
         image_full = Signal()
-        full = Signal(n)
-        starts = Signal(n)
+        # One signal per layer (not one vector): a vector whose bits depend on each other's
+        # neighbours looks like a combinational loop to Verilator, which then re-evaluates.
+        full = [Signal(name=f"full{i}") for i in range(n)]
+        starts = [Signal(name=f"start{i}") for i in range(n)]
 
         # Input: fill the image register beat by beat while it is free (or being taken now).
         m.d.comb += self.image.ready.eq(~image_full | starts[0])
@@ -130,7 +132,8 @@ class InferenceEngine(wiring.Component):
         # very cycle (a restarted layer writes its first result two cycles later, after the
         # consumer's copy). Starting frees the input for the producer.
         out_valid = self.result.valid
-        taken_now = Signal(n)  # the consumer of layer l's output takes it this cycle
+        # taken_now[l]: the consumer of layer l's output takes it this cycle.
+        taken_now = [Signal(name=f"taken{i}") for i in range(n)]
         for i in range(n - 1):
             m.d.comb += taken_now[i].eq(starts[i + 1])
         m.d.comb += taken_now[n - 1].eq(full[n - 1] & (~out_valid | self.result.ready))
@@ -162,7 +165,9 @@ class InferenceEngine(wiring.Component):
 
         any_busy = Signal()
         m.d.comb += any_busy.eq(Cat(*(layer.busy for layer in layers)).any())
-        m.d.comb += self.busy.eq(loading | image_full | full.any() | any_busy | self.result.valid)
+        m.d.comb += self.busy.eq(
+            loading | image_full | Cat(*full).any() | any_busy | self.result.valid
+        )
 
         # Run-time writes, only while the whole engine is empty.
         accept = Signal()
