@@ -82,6 +82,7 @@ def run_continual(
     label: str = "",
     progress: bool = True,
     after_task: Callable[[int, ContinualResult], None] | None = None,
+    on_epoch: Callable[[], None] | None = None,
 ) -> ContinualResult:
     """Learn ``tasks`` in order with ``learner`` and test every task after each one.
 
@@ -109,6 +110,8 @@ def run_continual(
     after_task : callable, optional
         Called with ``(i, result)`` after task ``i`` is checkpointed (tests use it to simulate
         a kill).
+    on_epoch : callable, optional
+        Called without arguments after every training epoch (progress of parallel runs).
 
     Raises
     ------
@@ -155,6 +158,8 @@ def run_continual(
             for e in range(1, epochs + 1):
                 losses.append(learner.train_epoch(x, y, generator))
                 bar.update(1)
+                if on_epoch is not None:
+                    on_epoch()
                 bar.set_postfix(task=i, loss=f"{losses[-1]:.3f}")
                 if eval_every_epoch and e < epochs:
                     result.curve.append({"task": i, "epoch": e, "acc": test_all()})

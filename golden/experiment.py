@@ -129,6 +129,7 @@ def run_experiment(
     resume: bool = False,
     progress: bool = True,
     after_task: Callable[[int, ContinualResult], None] | None = None,
+    on_epoch: Callable[[], None] | None = None,
 ) -> ContinualResult:
     """Run one learner through the task stream with checkpoints in
     ``out_dir/checkpoints/<label>``.
@@ -151,4 +152,5 @@ def run_experiment(
         label=label,
         progress=progress,
         after_task=after_task,
+        on_epoch=on_epoch,
     )

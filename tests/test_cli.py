@@ -106,16 +106,10 @@ def test_train_from_a_toml_file_with_ewc(tmp_path, capsys):
     assert (tmp_path / "ewc-small" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_run_prints_both_runs_for_each_seed(tmp_path, capsys):
-    sets = [
-        "model.hidden=[32]",
-        "train.epochs=1",
-        "tasks.count=2",
-        "data.n_train=600",
-        f'results_dir="{tmp_path.as_posix()}"',
-    ]
-    argv = ["run", "--no-progress", "--seeds", "0", "1"]
-    for s in sets:
+def test_run_prints_both_runs_for_each_seed_and_jobs_do_not_change_results(tmp_path, capsys):
+    sets = ["model.hidden=[32]", "train.epochs=1", "tasks.count=2", "data.n_train=600"]
+    argv = ["run", "--no-progress", "--seeds", "0", "1", "--jobs", "2"]
+    for s in [*sets, f'results_dir="{tmp_path.as_posix()}"']:
         argv += ["--set", s]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -128,7 +122,15 @@ def test_run_prints_both_runs_for_each_seed(tmp_path, capsys):
         assert doc["config"]["seed"] == seed
         finals = [100 * a for a in doc["runs"]["m=0"]["acc"][-1]]
         assert summary["runs"]["m=0"]["final_percent"][seed] == finals
+    # The same seed in one process gives the same bytes as in the worker processes.
+    parallel = (tmp_path / "default" / "seed-1" / "results.json").read_bytes()
+    argv = ["run", "--no-progress", "--seeds", "1", "--jobs", "1"]
+    for s in [*sets, f'results_dir="{tmp_path.as_posix()}"']:
+        argv += ["--set", s]
+    assert main(argv) == 0
+    assert (tmp_path / "default" / "seed-1" / "results.json").read_bytes() == parallel
     assert main(["run", "--set", "method.kind=ewc"]) == 2
+    assert main(["run", "--jobs", "0"]) == 2
 
 
 def _idx_folder(root, seed):
