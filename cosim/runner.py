@@ -15,7 +15,9 @@ Conventions
   ``SPINAPSE_SEED`` (an integer) is mixed in to explore other seeds. cocotb receives it as
   ``COCOTB_RANDOM_SEED``; testbenches seed their own ``random.Random`` from ``cocotb.RANDOM_SEED``.
 - Waveforms: set ``SPINAPSE_WAVES=1`` to build with ``--trace-fst`` and write ``dump.fst`` in the
-  test directory (the run's ``test_dir``, printed in the log). Off by default: tracing is slow.
+  build directory (``<name>_fst...``). Verilator's FST writer needs ``lz4.h`` (Debian package
+  ``liblz4-dev``); without it the run warns and writes ``dump.vcd``. Off by default: tracing is
+  slow.
 - Data for the testbench goes through files whose paths are passed in ``extra_env`` (cocotb test
   modules run in the simulator process, not in pytest's).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,6 +45,13 @@ def sim_build_root() -> Path:
 def waves_requested() -> bool:
     """True when ``SPINAPSE_WAVES`` is set to 1/true/yes/on (FST waveforms on request)."""
     return os.environ.get("SPINAPSE_WAVES", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def fst_supported() -> bool:
+    """True when the C++ compiler can find ``lz4.h``, which Verilator's FST writer includes."""
+    dirs = ["/usr/include", "/usr/local/include"]
+    dirs += [d for d in os.environ.get("CPATH", "").split(os.pathsep) if d]
+    return any((Path(d) / "lz4.h").exists() for d in dirs)
 
 
 def test_seed(name: str) -> int:
@@ -208,7 +218,14 @@ def run_cocotb(
     _write_if_changed(source, verilog)
     args = ["-Wno-fatal", "-O3", *build_args]
     if waves:
-        args.append("--trace-fst")
+        if fst_supported():
+            args.append("--trace-fst")
+        else:
+            warnings.warn(
+                "FST tracing needs lz4.h (Debian: liblz4-dev) for Verilator's FST writer; "
+                "writing a VCD (dump.vcd) instead",
+                stacklevel=2,
+            )
     runner = _verilator_runner(public_depth, cxx_opt)
     cache = _runtime_cache(waves, public_depth)
     _reuse_runtime(cache, build_dir)
