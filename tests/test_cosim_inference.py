@@ -10,12 +10,16 @@ Seeds: the testbench's from :func:`spinapse.cosim.runner.test_seed`; data seeds 
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import pytest
 
 from spinapse.cosim.digit_case import trained_digit_case
-from spinapse.cosim.engine_cosim import run_engine_cosim
+from spinapse.cosim.engine_cosim import TOPLEVEL, engine_verilog, run_engine_cosim
+from spinapse.cosim.engine_load import model_writes, pack_write
+from spinapse.cosim.runner import run_cocotb
+from spinapse.cosim.tb_inference_engine import write_case
 from spinapse.golden.integer_inference import IntegerBNN, IntegerLayer
 from spinapse.rtl.folding import EngineConfig
 
@@ -93,3 +97,30 @@ def test_784_256_256_10_default_bit_exact_and_cycles():
     out = run_engine_cosim(config, [(case.integer, case.test_bits)])
     assert out["checked"] == 2000 and out["mismatches"] == []
     assert out["cycles_per_image"] <= 1.25 * config.ideal_cycles
+
+
+def test_checker_reports_a_wrong_score(tmp_path):
+    """The testbench is not vacuous: one expected score off by one fails the run, naming it."""
+    config = EngineConfig((64, 16, 4), (4, 2), (16, 8), in_width=32)
+    model = random_integer_model(config.widths, seed=21)
+    bits = np.random.default_rng(22).integers(0, 2, (20, 64)).astype(np.uint8)
+    cls, scores = model.predict(bits)
+    scores[7, 1] += 1
+    phase = {
+        "writes": [pack_write(config, *w) for w in model_writes(config, model)],
+        "images": [config.image_words(b) for b in bits],
+        "expected": list(zip(cls.tolist(), scores.tolist())),
+    }
+    case, out = tmp_path / "case.json", tmp_path / "out.json"
+    write_case(case, config, [phase], backpressure=0.0)
+    with pytest.raises(AssertionError, match=r"tb_inference_engine.* fail"):
+        run_cocotb(
+            name=f"engine_{config.name()}",
+            verilog=engine_verilog(config),
+            toplevel=TOPLEVEL,
+            test_module="spinapse.cosim.tb_inference_engine",
+            extra_env={"SPINAPSE_TB_CASE": str(case), "SPINAPSE_TB_OUT": str(out)},
+        )
+    report = json.loads(out.read_text())
+    assert report["checked"] == 20
+    assert [(m["phase"], m["image"]) for m in report["mismatches"]] == [(0, 7)]
