@@ -6,10 +6,12 @@ one 784-bit beat per image). Both simulators move whole images per Python call: 
 cocotb (the testbench sleeps on handshake edges) and Amaranth's Python simulator (one ``set`` per
 beat, ``tick().until(...)`` for the result). Both check every result against the integer model.
 
-Reported, from one run: images per second of each simulator (simulation loop only; building and
-elaborating are shown apart), their ratio, measured cycles per image against the ideal bound
-``max_l(N_l * M_l / (PE_l * SIMD_l))`` (the slowest layer of the pipeline; the default folding
-is balanced, so it also equals all XNOR operations over all XNOR units).
+Reported, from one run: the test accuracy of the float model (binarized input, BatchNorm on the
+training-set statistics) and of the integer model; images per second of each simulator
+(simulation loop only; building and elaborating are shown apart), their ratio, measured cycles
+per image against the ideal bound ``max_l(N_l * M_l / (PE_l * SIMD_l))`` (the slowest layer of
+the pipeline; the default folding is balanced, so it also equals all XNOR operations over all
+XNOR units).
 Results: ``results/benchmarks/inference_throughput.json``.
 
 Usage: ``.venv/bin/python benchmarks/inference_throughput.py [--images N] [--amaranth-images M]``
@@ -27,6 +29,7 @@ import torch
 from spinapse.cosim.digit_case import trained_digit_case
 from spinapse.cosim.engine_cosim import run_engine_cosim
 from spinapse.cosim.engine_load import decode_result, model_writes, pack_write
+from spinapse.golden.integer_inference import accuracy_report
 from spinapse.io import write_json
 from spinapse.rtl.engine_config import default_engine_config
 from spinapse.rtl.inference_engine import InferenceEngine
@@ -104,7 +107,9 @@ def main(argv=None) -> int:
 
     ama = amaranth_throughput(config, case.integer, bits[: args.amaranth_images])
 
+    acc = accuracy_report(case.model, case.train_x, case.test_x, case.test_y)
     result = {
+        "accuracy": acc,
         "network": "-".join(map(str, config.widths)),
         "pe": list(config.pe),
         "simd": list(config.simd),
@@ -139,6 +144,11 @@ def main(argv=None) -> int:
     print(
         f"cycles per image {v['cycles_per_image']:.1f}, ideal {config.ideal_cycles} "
         f"(ratio {result['cycles_ratio_to_ideal']:.3f})"
+    )
+    f_acc, i_acc = 100 * acc["float_accuracy"], 100 * acc["integer_accuracy"]
+    print(
+        f"test accuracy (2000 digits): float with binarized input {f_acc:.2f} %, "
+        f"integer model {i_acc:.2f} % ({acc['difference_points']:+.2f} points)"
     )
     print(f"written {args.out}")
     return 0
