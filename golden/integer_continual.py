@@ -121,10 +121,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--int-epochs", type=int, default=2)
     p.add_argument("--float-epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override an IntegerRule field (int or float), e.g. --set n_hidden=256",
+    )
     args = p.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        if field not in IntegerRule.__dataclass_fields__ or not value:
+            raise ValueError(f"--set expects FIELD=VALUE with an IntegerRule field, got {item!r}")
+        overrides[field] = float(value) if field in ("m", "m_out") else int(value)
     torch.set_num_threads(1)
     res = compare_integer_float(
-        IntegerRule(), int_epochs=args.int_epochs, float_epochs=args.float_epochs, seed=args.seed
+        IntegerRule(**overrides),
+        int_epochs=args.int_epochs,
+        float_epochs=args.float_epochs,
+        seed=args.seed,
     )
     write_json(args.out, res)
     for name in ("integer", "integer_m0", "float", "float_m0"):

@@ -54,7 +54,11 @@ class IntegerRule:
         ``M`` loses ``|M| >> leak_shift`` per step (first-moment decay ``1 - 2**-leak_shift``),
         in [1, 8].
     lr_shift : int
-        Power-of-two learning rate: step ``|M| >> lr_shift`` before f_meta, in [0, 12].
+        Power-of-two learning rate: step ``(|M| - dead_zone)+ >> lr_shift`` before f_meta,
+        in [0, 12].
+    dead_zone : int
+        ``|M|`` below this makes no step (a consistency filter: a zero-mean gradient keeps
+        ``|M|`` small), in [0, 2**(acc_bits - 1)].
     m : float
         Metaplasticity of the hidden layer's f_meta table (>= 0; 0 disables consolidation).
     m_out : float or None
@@ -84,6 +88,7 @@ class IntegerRule:
     acc_bits: int = 10
     leak_shift: int = 3
     lr_shift: int = 4
+    dead_zone: int = 0
     m: float = 1.35
     m_out: float | None = None
     index_shift: int = 3
@@ -287,7 +292,7 @@ class IntegerEngine:
         mag = np.abs(m_old)
         m_new = _sat(m_old - np.sign(m_old) * (mag >> r.leak_shift) + grad, r.acc_bits)
         self.acc[k] = m_new
-        mag = np.abs(m_new)
+        mag = np.maximum(np.abs(m_new) - r.dead_zone, 0)
         sgn = np.sign(m_new)
         if self.mode == "digital":
             w = self._w_h[k]

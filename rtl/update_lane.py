@@ -4,10 +4,11 @@ Combinational; the update engine instantiates one per lane. The arithmetic is th
 :meth:`spinapse.golden.integer_learning.IntegerEngine._update` (``docs/learning_rule.md``):
 
 - ``M' = sat_acc(M - sgn(M) (|M| >> leak_shift) + G)``;
+- ``D = max(|M'| - dead_zone, 0)`` (no step for a small, inconsistent ``M``);
 - digital mode: ``F = table[min(|W_h| >> index_shift, last)]`` where ``(W_h >= 0) == (M' > 0)``
-  (the step shrinks ``|W_h|``), else ``256``; ``W_h' = sat_wh(W_h - sgn(M') ((|M'| F) >> (8 +
+  (the step shrinks ``|W_h|``), else ``256``; ``W_h' = sat_wh(W_h - sgn(M') ((D F) >> (8 +
   lr_shift)))``;
-- device mode: gate pulse ``polarity = M' < 0``, ``code = min(|M'| >> lr_shift, 2**code_bits - 1)``.
+- device mode: gate pulse ``polarity = M' < 0``, ``code = min(D >> lr_shift, 2**code_bits - 1)``.
 """
 
 from __future__ import annotations
@@ -42,11 +43,21 @@ def accumulate(m: Module, rule, acc: Value, grad: Value, name: str) -> Signal:
     return saturate(m, summed, rule.acc_bits, f"{name}_acc")
 
 
+def step_size(m: Module, rule, acc: Value, name: str) -> Signal:
+    """``(|M| - dead_zone)+``: the part of ``|M|`` that makes a step (unsigned ``acc_bits``)."""
+    mag = Signal(unsigned(rule.acc_bits), name=f"{name}_abs")
+    m.d.comb += mag.eq(Mux(acc < 0, -acc, acc))
+    if rule.dead_zone == 0:
+        return mag
+    out = Signal(unsigned(rule.acc_bits), name=f"{name}_mag")
+    m.d.comb += out.eq(Mux(mag > rule.dead_zone, mag - rule.dead_zone, 0))
+    return out
+
+
 def step_weight(m: Module, rule, rom: Array, w_h: Value, acc: Value, name: str) -> Signal:
     """Digital mode: the new ``W_h`` after the metaplastic step driven by the new ``M``."""
     last = len(rom) - 1
-    mag = Signal(unsigned(rule.acc_bits), name=f"{name}_mag")
-    m.d.comb += mag.eq(Mux(acc < 0, -acc, acc))
+    mag = step_size(m, rule, acc, name)
     w_mag = Signal(unsigned(rule.wh_bits), name=f"{name}_wmag")
     m.d.comb += w_mag.eq(Mux(w_h < 0, -w_h, w_h))
     idx = w_mag >> rule.index_shift
@@ -62,8 +73,7 @@ def step_weight(m: Module, rule, rom: Array, w_h: Value, acc: Value, name: str) 
 
 def gate_pulse(m: Module, rule, acc: Value, name: str) -> tuple[Signal, Signal]:
     """Device mode: ``(polarity, code)`` of the gate pulse driven by the new ``M``."""
-    mag = Signal(unsigned(rule.acc_bits), name=f"{name}_mag")
-    m.d.comb += mag.eq(Mux(acc < 0, -acc, acc))
+    mag = step_size(m, rule, acc, name)
     top = (1 << rule.code_bits) - 1
     code = Signal(rule.code_bits, name=f"{name}_code")
     shifted = mag >> rule.lr_shift

@@ -28,6 +28,7 @@ SMALL = IntegerRule(
     frac_bits=3,
     win1=6,
     margin=2,
+    dead_zone=2,
     thr_shift=2,
     retry_limit=2,
 )
