@@ -67,7 +67,7 @@ class ModelConfig(_Strict):
 class TrainConfig(_Strict):
     """Optimisation per task (paper: lr 0.005, batch 100, test batch 1000, wd 1e-7)."""
 
-    epochs: int = Field(20, ge=1, le=1000)
+    epochs: int = Field(40, ge=1, le=1000)
     batch_size: int = Field(100, ge=2, le=100000)
     test_batch_size: int = Field(1000, ge=2, le=100000)
     lr: float = Field(0.005, gt=0.0, le=1.0)
@@ -84,7 +84,7 @@ class MethodConfig(_Strict):
     """
 
     kind: Literal["meta", "ewc"] = "meta"
-    meta: float | list[float] = 1.35
+    meta: float | list[float] = 5.0
     ewc_lambda: float = Field(5000.0, ge=0.0)
     ewc_samples: int = Field(1000, ge=2)
 

@@ -23,6 +23,12 @@ def test_default_config_is_valid_and_matches_the_documented_choice():
     assert cfg.method.kind == "meta" and cfg.method.meta > 0
 
 
+def test_packaged_toml_and_model_defaults_agree():
+    # A field left out of a user's TOML gets the same value as in the packaged default.
+    assert load_config() == ExperimentConfig()
+    assert (load_config().train.epochs, load_config().method.meta) == (40, 5.0)
+
+
 def test_override_values_are_toml():
     assert parse_override("train.epochs=5") == (["train", "epochs"], 5)
     assert parse_override("model.hidden=[256, 128]") == (["model", "hidden"], [256, 128])
