@@ -1,7 +1,7 @@
 """The multi-layer binarized inference engine: image stream in, class and scores stream out.
 
-Layers run one after the other on one image (:class:`spinapse.rtl.layer.Layer`, each with its own
-PE/SIMD folding and memories); the output layer's scores go through :class:`Argmax`. Streams
+Each layer is a :class:`spinapse.rtl.layer.Layer` with its own PE/SIMD folding and memories; the
+output layer's scores go through :class:`Argmax`. Streams
 follow ``amaranth.lib.stream`` rules (a transfer happens on a cycle with ``valid & ready``;
 payload stable while ``valid`` waits for ``ready``).
 
@@ -17,10 +17,10 @@ latency from the last beat to the result: ``sum_l(SF_l * NF_l + 4) + 1``
 
 Run-time writes (``write`` stream): payload ``{sel, addr, data}``; ``sel = 2 l`` writes word
 ``addr`` of layer ``l``'s weight memory, ``sel = 2 l + 1`` its parameter memory (layouts in
-:mod:`spinapse.rtl.folding`). Writes are accepted only while no image is being computed or held
-and the engine is empty (``write.ready`` is high exactly then), so a result never mixes old and
-new weights. A ``sel`` or
-``addr`` out of range is accepted and ignored. Data wider than the target word is truncated.
+:mod:`spinapse.rtl.folding`). Writes are accepted only while the engine is empty (no image
+loading, in a layer or held in ``result``; ``write.ready`` is high exactly then), so a result
+never mixes old and new weights. A ``sel`` or ``addr`` out of range is accepted and ignored.
+Data wider than the target word is truncated.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class InferenceEngine(wiring.Component):
     write : In(stream.Signature(write_layout(config)))
         Run-time weight and parameter writes.
     busy : Out(1)
-        High while an image is loading, computing or waiting in ``result``.
+        High while an image is anywhere in the engine (loading, in a layer, held in ``result``).
 
     Raises
     ------
