@@ -84,11 +84,11 @@ class IntegerRule:
     n_hidden: int = 64
     n_out: int = 10
     wh_bits: int = 10
-    frac_bits: int = 7
+    frac_bits: int = 6
     acc_bits: int = 10
     leak_shift: int = 3
-    lr_shift: int = 4
-    dead_zone: int = 0
+    lr_shift: int = 3
+    dead_zone: int = 8
     m: float = 1.35
     m_out: float | None = None
     index_shift: int = 3

@@ -24,7 +24,9 @@ from spinapse.golden.synapse_model import (
     lane_seeds,
 )
 
-TINY = IntegerRule(n_in=3, n_hidden=2, n_out=2, init_range=2, lr_shift=1, leak_shift=3)
+TINY = IntegerRule(
+    n_in=3, n_hidden=2, n_out=2, init_range=2, lr_shift=1, leak_shift=3, frac_bits=7, dead_zone=0
+)
 
 
 def test_fmeta_table_values():
@@ -124,7 +126,7 @@ def test_hidden_state_pulses():
 def test_engine_step_is_deterministic_and_learns_a_pattern():
     """Same seed, same states; a two-pattern task is learned by the integer rule."""
     rule = dataclasses.replace(
-        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, lr_shift=2
+        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, lr_shift=2, dead_zone=0
     )
     rng = np.random.default_rng(5)
     protos = rng.random((2, 16)) < 0.5
@@ -143,7 +145,7 @@ def test_engine_step_is_deterministic_and_learns_a_pattern():
 def test_learner_keeps_thresholds_per_task():
     """The runner protocol: fresh M and thresholds per task, saved thresholds used for testing."""
     rule = dataclasses.replace(
-        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, lr_shift=2
+        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, lr_shift=2, dead_zone=0
     )
     learner = IntegerLearner(rule, seed=2)
     x = torch.rand(40, 16)
@@ -173,3 +175,15 @@ def test_acceptance_integer_vs_float_continual():
     assert gain >= 0.10
     for a, b in zip(res["integer"]["right_after_training"], res["float"]["right_after_training"]):
         assert abs(a - b) <= 0.05
+
+
+def test_dead_zone_by_hand():
+    """``|M|`` up to ``dead_zone`` makes no step; above it only the excess is used."""
+    rule = dataclasses.replace(TINY, dead_zone=10)
+    e = IntegerEngine(rule)
+    e._w_h = [np.array([[20, 20]] * 3), np.zeros((2, 2), dtype=np.int64)]
+    e.acc = [np.zeros((3, 2), dtype=np.int64), np.zeros((2, 2), dtype=np.int64)]
+    e._update(0, np.array([[-10, -30]] * 3))
+    # M = -10: no step; M = -30: (30 - 10) * 256 >> 9 = 10, growing |W_h| -> 30.
+    assert e.acc[0][0].tolist() == [-10, -30]
+    assert e.w_h[0][0].tolist() == [20, 30]
