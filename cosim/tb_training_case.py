@@ -171,3 +171,30 @@ def run_training_cosim(
     }
     out["train_accuracy"] = float(np.mean(np.asarray(preds) == ys))
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: one co-simulation run; prints its measurements as JSON (and ``--out``)."""
+    import argparse
+    import dataclasses
+
+    from spinapse.io import write_json
+
+    p = argparse.ArgumentParser(description="on-chip training co-simulation vs the golden model")
+    p.add_argument("--mode", choices=("digital", "device"), default="digital")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--p-success", type=int, default=256, help="write success in 1/256")
+    p.add_argument("--hidden", type=int, default=32, help="hidden neurons (lanes of layer 1)")
+    p.add_argument("--out", help="also write the measurements to this JSON file")
+    args = p.parse_args(argv)
+    rule = dataclasses.replace(IntegerRule(), n_hidden=args.hidden)
+    out = run_training_cosim(rule, args.mode, args.steps, p_success=args.p_success)
+    out["settings"] = {**vars(args), "rule": rule.as_dict()}
+    if args.out:
+        write_json(args.out, out)
+    print(json.dumps(out, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
