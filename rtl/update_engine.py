@@ -15,8 +15,9 @@ applies :mod:`spinapse.rtl.update_lane` in every lane, writes them back, and dri
   are not enabled); the array's hidden state applies f_meta. ``writes`` += enabled lanes.
 
 Handshake: assert ``start`` for one cycle with ``row`` while ``busy`` is low; keep ``grad`` stable
-until ``done`` (a one-cycle pulse). Latency (ideal array, nothing to write): 4 cycles per row in
-digital mode, 3 in device mode, plus 3 per write-verify attempt.
+until ``done`` (a one-cycle pulse). Latency from ``start`` to ``done`` inclusive, with an array
+that answers in one cycle: 4 cycles per row in digital mode plus 3 per write-verify attempt,
+5 in device mode.
 """
 
 from __future__ import annotations
