@@ -84,7 +84,7 @@ class MethodConfig(_Strict):
     """
 
     kind: Literal["meta", "ewc"] = "meta"
-    meta: float | list[float] = 5.0
+    meta: float | list[float] = 4.5
     ewc_lambda: float = Field(5000.0, ge=0.0)
     ewc_samples: int = Field(1000, ge=2)
 

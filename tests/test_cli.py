@@ -26,7 +26,7 @@ def test_default_config_is_valid_and_matches_the_documented_choice():
 def test_packaged_toml_and_model_defaults_agree():
     # A field left out of a user's TOML gets the same value as in the packaged default.
     assert load_config() == ExperimentConfig()
-    assert (load_config().train.epochs, load_config().method.meta) == (40, 5.0)
+    assert (load_config().train.epochs, load_config().method.meta) == (40, 4.5)
 
 
 def test_override_values_are_toml():
