@@ -127,7 +127,7 @@ def test_acceptance_device_mode_keeps_10_points_over_ideal_m0(tmp_path):
     common = ["--no-progress", "--set", "train.epochs=5", "--set", f'results_dir="{tmp_path}"']
     runs = {
         "ideal": ["--set", "method.meta=0"],
-        "digital": [*("--synapse", "mtj_mi_stt", "--mode", "digital", "--set", "method.meta=1.35")],
+        "digital": ["--synapse", "mtj_mi_stt", "--mode", "digital", "--set", "method.meta=1.35"],
         "device": ["--synapse", "mtj_mi_stt", "--mode", "device"],
     }
     mean = {}
