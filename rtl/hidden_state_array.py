@@ -15,11 +15,15 @@ from collections.abc import Sequence
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from spinapse.rtl.lowbias32 import lowbias32
-from spinapse.rtl.synapse_array import SynapseArraySignature, SynapseOp
+from spinapse.rtl.synapse_array import (
+    SynapseArraySignature,
+    SynapseOp,
+    row_memory,
+    serve_commands,
+)
 
 
 def pack_signed(values: Sequence[int], bits: int) -> int:
@@ -104,18 +108,8 @@ class HiddenStateSynapseArray(wiring.Component):
         m = Module()
         sig = self.bus.signature
         hb, lanes = self.h_bits, sig.lanes
-        m.submodules.mem = mem = Memory(shape=lanes * hb, depth=sig.rows, init=self.init)
-        rd = mem.read_port(domain="comb")
-        peek = mem.read_port(domain="comb")
-        wr = mem.write_port()
-        cmd, sense = self.bus.cmd, self.bus.sense
-        m.d.comb += [
-            peek.addr.eq(self.peek_row),
-            self.peek_h.eq(peek.data),
-            rd.addr.eq(cmd.payload.row),
-            wr.addr.eq(cmd.payload.row),
-            cmd.ready.eq(~sense.valid | sense.ready),
-        ]
+        rd, peek, wr = row_memory(m, self.bus, lanes * hb, self.init, self.peek_row, self.peek_h)
+        cmd = self.bus.cmd
         lo, hi = -(1 << (hb - 1)), (1 << (hb - 1)) - 1
         table = Array(Const(p, 9) for p in self.table)
         last = len(self.table) - 1
@@ -141,12 +135,5 @@ class HiddenStateSynapseArray(wiring.Component):
             new_h.append(Mux(apply, sat, h)[:hb])
             with m.If(gating & shrink):
                 m.d.sync += n.eq(n + 1)
-        with m.If(sense.valid & sense.ready):
-            m.d.sync += sense.valid.eq(0)
-        with m.If(cmd.valid & cmd.ready):
-            with m.Switch(cmd.payload.op):
-                with m.Case(SynapseOp.READ):
-                    m.d.sync += [sense.payload.eq(Cat(*signs)), sense.valid.eq(1)]
-                with m.Case(SynapseOp.GATE):
-                    m.d.comb += [wr.en.eq(1), wr.data.eq(Cat(*new_h))]
+        serve_commands(m, self.bus, wr, Cat(*signs), SynapseOp.GATE, Cat(*new_h))
         return m

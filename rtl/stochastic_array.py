@@ -14,11 +14,15 @@ from collections.abc import Sequence
 
 from amaranth import Const, Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from spinapse.rtl.lowbias32 import lowbias32
-from spinapse.rtl.synapse_array import SynapseArraySignature, SynapseOp
+from spinapse.rtl.synapse_array import (
+    SynapseArraySignature,
+    SynapseOp,
+    row_memory,
+    serve_commands,
+)
 
 
 class StochasticSynapseArray(wiring.Component):
@@ -75,18 +79,8 @@ class StochasticSynapseArray(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         sig = self.bus.signature
-        m.submodules.mem = mem = Memory(shape=sig.lanes, depth=sig.rows, init=self.init)
-        rd = mem.read_port(domain="comb")
-        peek = mem.read_port(domain="comb")
-        wr = mem.write_port()
-        cmd, sense = self.bus.cmd, self.bus.sense
-        m.d.comb += [
-            peek.addr.eq(self.peek_row),
-            self.peek_bits.eq(peek.data),
-            rd.addr.eq(cmd.payload.row),
-            wr.addr.eq(cmd.payload.row),
-            cmd.ready.eq(~sense.valid | sense.ready),
-        ]
+        rd, _, wr = row_memory(m, self.bus, sig.lanes, self.init, self.peek_row, self.peek_bits)
+        cmd = self.bus.cmd
         en, pol = cmd.payload.enable, cmd.payload.polarity
         ok = Signal(sig.lanes)
         writing = cmd.valid & cmd.ready & (cmd.payload.op == SynapseOp.WRITE)
@@ -96,12 +90,5 @@ class StochasticSynapseArray(wiring.Component):
             m.d.comb += ok[lane].eq(en[lane] & (r < self.p_success))
             with m.If(writing & en[lane]):
                 m.d.sync += n.eq(n + 1)
-        with m.If(sense.valid & sense.ready):
-            m.d.sync += sense.valid.eq(0)
-        with m.If(cmd.valid & cmd.ready):
-            with m.Switch(cmd.payload.op):
-                with m.Case(SynapseOp.READ):
-                    m.d.sync += [sense.payload.eq(rd.data), sense.valid.eq(1)]
-                with m.Case(SynapseOp.WRITE):
-                    m.d.comb += [wr.en.eq(1), wr.data.eq((rd.data & ~ok) | (pol & ok))]
+        serve_commands(m, self.bus, wr, rd.data, SynapseOp.WRITE, (rd.data & ~ok) | (pol & ok))
         return m

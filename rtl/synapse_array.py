@@ -103,6 +103,84 @@ class SynapseArraySignature(wiring.Signature):
         return f"SynapseArraySignature({self.rows}, {self.lanes}, {self.code_bits})"
 
 
+def row_memory(m: Module, bus, width: int, init, peek_row, peek_data):
+    """Row store and ``cmd.ready`` of a simulated array (the part all of them share).
+
+    Every array here keeps one word per row, reads and writes the row of the ``cmd`` beat in the
+    cycle it is accepted and accepts a command whenever no ``sense`` beat is stuck, so that part
+    is built once; an array adds only what its pulse does to a row word and what a ``READ``
+    senses, through :func:`serve_commands`.
+
+    Parameters
+    ----------
+    m : Module
+        Module of the array; the memory becomes its submodule ``mem``.
+    bus : In(SynapseArraySignature)
+        The array's port.
+    width : int
+        Bits per row word (``lanes``, or ``lanes * h_bits`` for hidden states).
+    init : list of int
+        Initial row words.
+    peek_row, peek_data : Value
+        Host/test view: ``peek_data`` is driven with the word of row ``peek_row``.
+
+    Returns
+    -------
+    rd, peek, wr
+        Combinational read port at ``cmd.payload.row``, combinational read port at ``peek_row``,
+        and the write port at ``cmd.payload.row`` (``en`` and ``data`` left to
+        :func:`serve_commands`).
+    """
+    m.submodules.mem = mem = Memory(shape=width, depth=bus.signature.rows, init=init)
+    rd = mem.read_port(domain="comb")
+    peek = mem.read_port(domain="comb")
+    wr = mem.write_port()
+    cmd, sense = bus.cmd, bus.sense
+    m.d.comb += [
+        peek.addr.eq(peek_row),
+        peek_data.eq(peek.data),
+        rd.addr.eq(cmd.payload.row),
+        wr.addr.eq(cmd.payload.row),
+        cmd.ready.eq(~sense.valid | sense.ready),
+    ]
+    return rd, peek, wr
+
+
+def serve_commands(m: Module, bus, wr, sensed, pulse_op: SynapseOp, new_word) -> None:
+    """Answer an accepted ``READ`` with ``sensed``; write ``new_word`` on an accepted ``pulse_op``.
+
+    Kept in one place because it fixes the timing every array promises (``sense.valid`` from the
+    cycle after the ``READ`` until taken, a pulse seen by the next command). Other ops are
+    accepted and ignored. Call it after :func:`row_memory` and after any other logic of the
+    array, so that its statements come last in the module (the generated netlist then stays as
+    it was when each array wrote this out itself).
+
+    Parameters
+    ----------
+    m : Module
+        Module of the array.
+    bus : In(SynapseArraySignature)
+        The array's port.
+    wr : WritePort
+        Write port returned by :func:`row_memory`.
+    sensed : Value
+        ``lanes`` bits a ``READ`` answers (bit ``l`` = 1 where lane ``l`` is +1).
+    pulse_op : SynapseOp
+        The op that changes the row (``WRITE`` or ``GATE``).
+    new_word : Value
+        Row word after that pulse.
+    """
+    cmd, sense = bus.cmd, bus.sense
+    with m.If(sense.valid & sense.ready):
+        m.d.sync += sense.valid.eq(0)
+    with m.If(cmd.valid & cmd.ready):
+        with m.Switch(cmd.payload.op):
+            with m.Case(SynapseOp.READ):
+                m.d.sync += [sense.payload.eq(sensed), sense.valid.eq(1)]
+            with m.Case(pulse_op):
+                m.d.comb += [wr.en.eq(1), wr.data.eq(new_word)]
+
+
 class IdealSynapseArray(wiring.Component):
     """A deterministic binary array: every ``WRITE`` pulse switches its lanes; ``GATE`` is ignored.
 
@@ -140,26 +218,9 @@ class IdealSynapseArray(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        sig = self.bus.signature
-        m.submodules.mem = mem = Memory(shape=sig.lanes, depth=sig.rows, init=self.init)
-        rd = mem.read_port(domain="comb")
-        peek = mem.read_port(domain="comb")
-        wr = mem.write_port()
-        cmd, sense = self.bus.cmd, self.bus.sense
-        m.d.comb += [
-            peek.addr.eq(self.peek_row),
-            self.peek_bits.eq(peek.data),
-            rd.addr.eq(cmd.payload.row),
-            wr.addr.eq(cmd.payload.row),
-            cmd.ready.eq(~sense.valid | sense.ready),
-        ]
-        with m.If(sense.valid & sense.ready):
-            m.d.sync += sense.valid.eq(0)
-        with m.If(cmd.valid & cmd.ready):
-            with m.Switch(cmd.payload.op):
-                with m.Case(SynapseOp.READ):
-                    m.d.sync += [sense.payload.eq(rd.data), sense.valid.eq(1)]
-                with m.Case(SynapseOp.WRITE):
-                    en, pol = cmd.payload.enable, cmd.payload.polarity
-                    m.d.comb += [wr.en.eq(1), wr.data.eq((rd.data & ~en) | (pol & en))]
+        rd, _, wr = row_memory(
+            m, self.bus, self.bus.signature.lanes, self.init, self.peek_row, self.peek_bits
+        )
+        en, pol = self.bus.cmd.payload.enable, self.bus.cmd.payload.polarity
+        serve_commands(m, self.bus, wr, rd.data, SynapseOp.WRITE, (rd.data & ~en) | (pol & en))
         return m

@@ -40,6 +40,32 @@ from spinapse.rtl.xnor_popcount import popcount
 THR_BITS = 18
 
 
+def host_members(rule) -> dict:
+    """Host-facing members of :class:`TrainingEngine`, in port order.
+
+    :class:`~spinapse.rtl.training_system.TrainingSystem` forwards the same members, so both
+    take them from here and cannot drift apart (names, widths and order become Verilog ports).
+    """
+    n_in, n_h, n_out = rule.n_in, rule.n_hidden, rule.n_out
+    return {
+        "x": In(n_in),
+        "label": In(range(n_out)),
+        "start": In(1),
+        "train": In(1),
+        "busy": Out(1),
+        "done": Out(1),
+        "pred": Out(range(n_out)),
+        "thr1": Out(n_h * THR_BITS),
+        "thr2": Out(n_out * THR_BITS),
+        "thr_load": In(1),
+        "thr1_in": In(n_h * THR_BITS),
+        "thr2_in": In(n_out * THR_BITS),
+        "writes": Out(32),
+        "retries": Out(32),
+        "failures": Out(32),
+    }
+
+
 class TrainingEngine(wiring.Component):
     """The learning engine of a two-layer binarized network.
 
@@ -98,21 +124,7 @@ class TrainingEngine(wiring.Component):
         self.upd2 = UpdateEngine(rule, n_h, n_out, self.e_bits, mode, tables[1], init_wh[1])
         super().__init__(
             {
-                "x": In(n_in),
-                "label": In(range(n_out)),
-                "start": In(1),
-                "train": In(1),
-                "busy": Out(1),
-                "done": Out(1),
-                "pred": Out(range(n_out)),
-                "thr1": Out(n_h * THR_BITS),
-                "thr2": Out(n_out * THR_BITS),
-                "thr_load": In(1),
-                "thr1_in": In(n_h * THR_BITS),
-                "thr2_in": In(n_out * THR_BITS),
-                "writes": Out(32),
-                "retries": Out(32),
-                "failures": Out(32),
+                **host_members(rule),
                 "arr1": Out(SynapseArraySignature(n_in, n_h, rule.code_bits)),
                 "arr2": Out(SynapseArraySignature(n_h, n_out, rule.code_bits)),
             }

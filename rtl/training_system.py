@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from spinapse.rtl.hidden_state_array import HiddenStateSynapseArray
 from spinapse.rtl.stochastic_array import StochasticSynapseArray
-from spinapse.rtl.training_engine import THR_BITS, TrainingEngine
+from spinapse.rtl.training_engine import TrainingEngine, host_members
 
 
 def _row_word(bits) -> int:
@@ -91,24 +91,7 @@ class TrainingSystem(wiring.Component):
                 )
                 for k, (rows, lanes) in enumerate(shapes)
             ]
-        n_in, n_h, n_out = rule.n_in, rule.n_hidden, rule.n_out
-        members = {
-            "x": In(n_in),
-            "label": In(range(n_out)),
-            "start": In(1),
-            "train": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "pred": Out(range(n_out)),
-            "thr1": Out(n_h * THR_BITS),
-            "thr2": Out(n_out * THR_BITS),
-            "thr_load": In(1),
-            "thr1_in": In(n_h * THR_BITS),
-            "thr2_in": In(n_out * THR_BITS),
-            "writes": Out(32),
-            "retries": Out(32),
-            "failures": Out(32),
-        }
+        members = host_members(rule)
         if mode == "digital":
             members["p_success"] = In(9)
         for k, (rows, lanes) in enumerate(shapes, start=1):

@@ -162,6 +162,12 @@ class UpdateEngine(wiring.Component):
             code_r = Signal(lanes * r.code_bits)
             m.d.comb += cmd.payload.code.eq(code_r)
 
+        def send(op, then):
+            # One ``cmd`` beat of ``op``, held until the array takes it (READ, WRITE, VERIFY).
+            m.d.comb += [self.busy.eq(1), cmd.valid.eq(1), cmd.payload.op.eq(op)]
+            with m.If(cmd.ready):
+                m.next = then
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -169,13 +175,7 @@ class UpdateEngine(wiring.Component):
                     m.next = "READ" if digital else "WAIT"
             if digital:
                 with m.State("READ"):
-                    m.d.comb += [
-                        self.busy.eq(1),
-                        cmd.valid.eq(1),
-                        cmd.payload.op.eq(SynapseOp.READ),
-                    ]
-                    with m.If(cmd.ready):
-                        m.next = "SENSE"
+                    send(SynapseOp.READ, "SENSE")
                 with m.State("SENSE"):
                     m.d.comb += self.busy.eq(1)
                     with m.If(sense.valid):
@@ -191,21 +191,9 @@ class UpdateEngine(wiring.Component):
                         with m.Else():
                             m.next = "WRITE"
                 with m.State("WRITE"):
-                    m.d.comb += [
-                        self.busy.eq(1),
-                        cmd.valid.eq(1),
-                        cmd.payload.op.eq(SynapseOp.WRITE),
-                    ]
-                    with m.If(cmd.ready):
-                        m.next = "VERIFY"
+                    send(SynapseOp.WRITE, "VERIFY")
                 with m.State("VERIFY"):
-                    m.d.comb += [
-                        self.busy.eq(1),
-                        cmd.valid.eq(1),
-                        cmd.payload.op.eq(SynapseOp.READ),
-                    ]
-                    with m.If(cmd.ready):
-                        m.next = "CHECK"
+                    send(SynapseOp.READ, "CHECK")
                 with m.State("CHECK"):
                     m.d.comb += self.busy.eq(1)
                     with m.If(sense.valid):
