@@ -190,6 +190,23 @@ class TrainingEngine(wiring.Component):
         g1 = Cat(*[Mux(x_i, delta[j], 0)[: self.delta_bits] for j in range(n_h)])
         m.d.comb += [upd2.grad.eq(e_h), upd2.row.eq(row), upd1.grad.eq(g1), upd1.row.eq(row)]
 
+        def sweep(name, upd, rows, then, rewind):
+            # States <name>_GO/<name>_WAIT: rows 0..rows-1 of one layer through its update engine,
+            # one start/done per row; ``rewind`` sets ``row`` back to 0 for the next sweep.
+            with m.State(f"{name}_GO"):
+                m.d.comb += [self.busy.eq(1), upd.start.eq(1)]
+                m.next = f"{name}_WAIT"
+            with m.State(f"{name}_WAIT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(upd.done):
+                    with m.If(row == rows - 1):
+                        if rewind:
+                            m.d.sync += row.eq(0)
+                        m.next = then
+                    with m.Else():
+                        m.d.sync += row.eq(row + 1)
+                        m.next = f"{name}_GO"
+
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -280,29 +297,8 @@ class TrainingEngine(wiring.Component):
                     m.d.sync += delta[j].eq(Mux(mask[j], total, 0))
                 m.d.sync += row.eq(0)
                 m.next = "UPD2_GO"
-            with m.State("UPD2_GO"):
-                m.d.comb += [self.busy.eq(1), upd2.start.eq(1)]
-                m.next = "UPD2_WAIT"
-            with m.State("UPD2_WAIT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(upd2.done):
-                    with m.If(row == n_h - 1):
-                        m.d.sync += row.eq(0)
-                        m.next = "UPD1_GO"
-                    with m.Else():
-                        m.d.sync += row.eq(row + 1)
-                        m.next = "UPD2_GO"
-            with m.State("UPD1_GO"):
-                m.d.comb += [self.busy.eq(1), upd1.start.eq(1)]
-                m.next = "UPD1_WAIT"
-            with m.State("UPD1_WAIT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(upd1.done):
-                    with m.If(row == n_in - 1):
-                        m.next = "DONE"
-                    with m.Else():
-                        m.d.sync += row.eq(row + 1)
-                        m.next = "UPD1_GO"
+            sweep("UPD2", upd2, n_h, then="UPD1_GO", rewind=True)
+            sweep("UPD1", upd1, n_in, then="DONE", rewind=False)
             with m.State("DONE"):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.next = "IDLE"
