@@ -289,4 +289,7 @@ def load_config(
         See :func:`load_raw`, :func:`apply_overrides` and :func:`validate`.
     """
     raw = apply_overrides(load_raw(path), overrides or [])
-    return validate(raw, str(path) if path is not None else "default.toml")
+    source = str(path) if path is not None else "default.toml"
+    if overrides:
+        source += " with --set overrides"
+    return validate(raw, source)

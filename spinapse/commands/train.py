@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from spinapse.cli import UsageError
 from spinapse.config import ExperimentConfig, field_help, load_config
 from spinapse.golden.experiment import run_experiment
 from spinapse.golden.report import summary_table, write_results
@@ -104,6 +105,8 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "synapse", None):
         overrides.append(f"synapse.card={json.dumps(args.synapse)}")
     if getattr(args, "mode", None):
+        if not getattr(args, "synapse", None):
+            raise UsageError("--mode needs --synapse CARD (see 'spinapse device list')")
         overrides.append(f"synapse.mode={json.dumps(args.mode)}")
     cfg = load_config(args.config, overrides)
     out = cfg.out_dir()
