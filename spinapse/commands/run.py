@@ -182,7 +182,8 @@ def main(args: argparse.Namespace) -> int:
         n_tasks = len(next(iter(runs.values())).acc)
         print(
             f"seed {seed}: final test accuracy (%) after {n_tasks} tasks, "
-            f"{cfg.train.epochs} epochs each ({sum(timing.values()):.0f} s of training)"
+            f"{cfg.train.epochs} epochs each ({sum(timing.values()):.0f} s of training, "
+            "summed over the runs)"
         )
         print(summary_table(runs))
         print(f"results: {out}\n")
@@ -192,10 +193,15 @@ def main(args: argparse.Namespace) -> int:
         finals = [[100 * a for a in per_seed[s][label].final()] for s in seeds]
         summary["runs"][label] = {
             "final_percent": finals,
-            "mean_previous_percent": [sum(f[:-1]) / max(len(f) - 1, 1) for f in finals],
+            # None, not 0.0, when there is no earlier task to average.
+            "mean_previous_percent": [
+                sum(f[:-1]) / (len(f) - 1) if len(f) > 1 else None for f in finals
+            ],
             "last_percent": [f[-1] for f in finals],
         }
     write_json(base.out_dir() / "summary.json", summary)
+    if len(names) < 2:
+        return 0
     if len(seeds) > 1:
         k = len(names)
         print(f"over seeds {seeds} (mean ± sd, %)")
