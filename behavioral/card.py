@@ -190,9 +190,11 @@ def _check_field(section: str, key: str, entry: object, spec: FieldSpec) -> tupl
     except ValueError as exc:
         raise ValueError(f"{where}: {exc} (expected a unit of {spec.unit!r})") from None
     if not math.isfinite(si) or not spec.contains(si):
-        raise ValueError(
-            f"{where}: value {value!r} {unit} = {si:g} {spec.unit} is outside {spec.range_text()}"
-        )
+        # Dimensionless quantities carry the unit "1", which reads as a number when printed.
+        given = f"{value!r}" if unit == "1" else f"{value!r} {unit}"
+        in_si = f"{si:g}" if spec.unit == "1" else f"{si:g} {spec.unit}"
+        shown = given if given == in_si else f"{given} = {in_si}"
+        raise ValueError(f"{where}: value {shown} is outside {spec.range_text()}")
     if spec.integer and si != int(si):
         raise ValueError(f"{where}: must be a whole number, got {value!r}")
     return si, unit, source
