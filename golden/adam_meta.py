@@ -141,3 +141,17 @@ class AdamMeta(torch.optim.Optimizer):
                     applied = exp_avg
                 p.addcdiv_(applied, denom, value=-step_size)
         return loss
+
+
+def bnn_optimizer(model: Any, meta: Iterable[float], lr: float, weight_decay: float) -> AdamMeta:
+    """A fresh :class:`AdamMeta` for a BNN, as the paper's task protocol starts each task.
+
+    ``model`` provides ``weight_parameters()`` (the ``W_h`` of each layer, input side first) and
+    ``bn_parameters()``, as :class:`spinapse.golden.bnn.BNN` does. Layer ``i`` gets ``meta[i]``
+    as its ``m``; BatchNorm parameters get plain Adam (``m = 0``), as in Laborieux et al. (2021).
+    """
+    groups: list[dict[str, Any]] = [
+        {"params": [w], "meta": m} for w, m in zip(model.weight_parameters(), meta)
+    ]
+    groups.append({"params": model.bn_parameters(), "meta": 0.0})
+    return AdamMeta(groups, lr=lr, weight_decay=weight_decay)

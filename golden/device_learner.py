@@ -41,7 +41,7 @@ from spinapse.behavioral import magneto_ionic, mtj_switching
 from spinapse.behavioral.card import DeviceCard
 from spinapse.behavioral.metaplastic_synapse import MetaplasticSynapseArray
 from spinapse.behavioral.write_verify import write_verify
-from spinapse.golden.adam_meta import AdamMeta
+from spinapse.golden.adam_meta import AdamMeta, bnn_optimizer
 from spinapse.golden.binarized import binarize, sign_ste
 from spinapse.golden.bnn import BNN
 
@@ -264,11 +264,7 @@ class DigitalDeviceLearner(_DeviceLearnerBase):
         self.optimizer = self._fresh_optimizer()
 
     def _fresh_optimizer(self) -> AdamMeta:
-        groups = [
-            {"params": [w], "meta": m} for w, m in zip(self.model.weight_parameters(), self.meta)
-        ]
-        groups.append({"params": self.model.bn_parameters(), "meta": 0.0})
-        return AdamMeta(groups, lr=self.lr, weight_decay=self.weight_decay)
+        return bnn_optimizer(self.model, self.meta, self.lr, self.weight_decay)
 
     def start_task(self, index: int) -> None:
         self.optimizer = self._fresh_optimizer()

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from spinapse.golden.adam_meta import AdamMeta
+from spinapse.golden.adam_meta import AdamMeta, bnn_optimizer
 from spinapse.golden.bnn import BNN
 from spinapse.golden.ewc import EWC
 from spinapse.golden.training import evaluate, train_epoch
@@ -98,11 +98,7 @@ class GoldenLearner:
         self.optimizer = self._fresh_optimizer()
 
     def _fresh_optimizer(self) -> AdamMeta:
-        groups = [
-            {"params": [w], "meta": m} for w, m in zip(self.model.weight_parameters(), self.meta)
-        ]
-        groups.append({"params": self.model.bn_parameters(), "meta": 0.0})
-        return AdamMeta(groups, lr=self.lr, weight_decay=self.weight_decay)
+        return bnn_optimizer(self.model, self.meta, self.lr, self.weight_decay)
 
     def start_task(self, index: int) -> None:
         self.optimizer = self._fresh_optimizer()
