@@ -19,8 +19,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from tqdm import tqdm
 
-from spinapse.commands.train import add_config_arguments, set_threads
-from spinapse.config import ExperimentConfig, field_help, load_config
+from spinapse.commands.train import add_experiment_parser, set_threads
+from spinapse.config import ExperimentConfig, load_config
 from spinapse.golden.continual import ContinualResult
 from spinapse.golden.experiment import build_tasks, run_experiment
 from spinapse.golden.report import summary_table, write_results
@@ -28,15 +28,12 @@ from spinapse.io import write_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = add_experiment_parser(
+        subparsers,
         "run",
-        help="main job: m = 0 against metaplastic m on permuted embedded digits",
-        description=__doc__.split("\n\n")[1],
-        epilog="configuration fields (TOML tables; set any with --set FIELD=VALUE):\n"
-        + field_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "main job: m = 0 against metaplastic m on permuted embedded digits",
+        __doc__,
     )
-    add_config_arguments(p)
     p.add_argument(
         "--seeds",
         type=int,

@@ -27,8 +27,20 @@ OVERRIDE_HELP = (
 )
 
 
-def add_config_arguments(p: argparse.ArgumentParser) -> None:
-    """``--config``, ``--set``, ``--resume``, ``--no-progress``, ``--threads`` (shared with run)."""
+def add_experiment_parser(
+    subparsers: argparse._SubParsersAction, verb: str, summary: str, doc: str
+) -> argparse.ArgumentParser:
+    """Add the parser of a verb that runs experiments (``train``, ``run``): its description is the
+    second paragraph of ``doc``, every configuration field is listed in the epilog, and it takes
+    ``--config``, ``--set``, ``--resume``, ``--no-progress`` and ``--threads``."""
+    p = subparsers.add_parser(
+        verb,
+        help=summary,
+        description=doc.split("\n\n")[1],
+        epilog="configuration fields (TOML tables; set any with --set FIELD=VALUE):\n"
+        + field_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--config",
         metavar="FILE.toml",
@@ -53,6 +65,7 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         help="torch CPU threads (default 1: results are bit-reproducible)",
     )
+    return p
 
 
 def set_threads(n: int) -> None:
@@ -77,15 +90,9 @@ def label_for(cfg: ExperimentConfig) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="one continual-learning run from a TOML configuration",
-        description=__doc__.split("\n\n")[1],
-        epilog="configuration fields (TOML tables; set any with --set FIELD=VALUE):\n"
-        + field_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_experiment_parser(
+        subparsers, "train", "one continual-learning run from a TOML configuration", __doc__
     )
-    add_config_arguments(p)
     p.add_argument(
         "--synapse",
         metavar="CARD",
