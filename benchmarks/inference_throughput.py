@@ -29,7 +29,7 @@ import torch
 from spinapse.cosim.digit_case import trained_digit_case
 from spinapse.cosim.engine_cosim import run_engine_cosim
 from spinapse.cosim.engine_load import decode_result, model_writes, pack_write
-from spinapse.golden.integer_inference import accuracy_report
+from spinapse.golden.integer_model.inference import accuracy_report
 from spinapse.io import write_json
 from spinapse.rtl.engine_config import default_engine_config
 from spinapse.rtl.inference_engine import InferenceEngine

@@ -15,8 +15,8 @@ import time
 import torch
 
 from spinapse.config import load_config
-from spinapse.golden.bnn import BNN
-from spinapse.golden.learner import GoldenLearner
+from spinapse.experiments.learner import GoldenLearner
+from spinapse.golden.float_model.bnn import BNN
 
 
 def samples_per_second(hidden: list[int], meta: float, batch: int, steps: int) -> float:

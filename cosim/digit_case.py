@@ -1,10 +1,10 @@
 """A trained digit classifier and its integer export: the real-data case of the co-simulations.
 
-:func:`trained_digit_case` trains a float :class:`spinapse.golden.bnn.BNN` on the embedded
-3000 training digits with binarized +-1 input (plain Adam, batch 100, lr 0.005, seeded), exports
-it with :func:`spinapse.golden.integer_inference.export_integer` (BatchNorm statistics over the
-training set) and returns it with the binarized 2000 test digits. The trained state is cached in
-``sim_build/cache`` (keyed by widths, epochs and seed), so a test session trains once.
+:func:`trained_digit_case` trains a float :class:`spinapse.golden.float_model.bnn.BNN` on the
+embedded 3000 training digits with binarized +-1 input (plain Adam, batch 100, lr 0.005, seeded),
+exports it with :func:`spinapse.golden.integer_model.inference.export_integer` (BatchNorm statistics
+over the training set) and returns it with the binarized 2000 test digits. The trained state is
+cached in ``sim_build/cache`` (keyed by widths, epochs and seed), so a test session trains once.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import torch
 from torch.nn import functional as F
 
 from spinapse.cosim.runner import sim_build_root
-from spinapse.golden.bnn import BNN
-from spinapse.golden.integer_inference import IntegerBNN, binarize_pixels, export_integer
+from spinapse.golden.float_model.bnn import BNN
+from spinapse.golden.integer_model.inference import IntegerBNN, binarize_pixels, export_integer
 from spinapse.io import atomic_path
 
 

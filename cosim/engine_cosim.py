@@ -19,7 +19,7 @@ from amaranth.lib import wiring
 from spinapse.cosim.engine_load import model_writes, pack_write
 from spinapse.cosim.runner import run_cocotb, sim_build_root
 from spinapse.cosim.tb_inference_engine import write_case
-from spinapse.golden.integer_inference import IntegerBNN
+from spinapse.golden.integer_model.inference import IntegerBNN
 from spinapse.rtl.folding import EngineConfig
 from spinapse.rtl.inference_engine import InferenceEngine
 from spinapse.rtl.verilog import convert

@@ -1,6 +1,6 @@
 """The run-time writes that load an integer model into the inference engine, and result decoding.
 
-Joins :mod:`spinapse.golden.integer_inference` (what to load) and :mod:`spinapse.rtl.folding`
+Joins :mod:`spinapse.golden.integer_model.inference` (what to load) and :mod:`spinapse.rtl.folding`
 (where it goes): :func:`model_writes` lists ``(sel, addr, data)`` write-stream payloads,
 :func:`decode_result` splits a result-stream payload into class and scores.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spinapse.golden.integer_inference import IntegerBNN
+from spinapse.golden.integer_model.inference import IntegerBNN
 from spinapse.rtl.folding import EngineConfig
 
 

@@ -12,7 +12,7 @@ Roles:
   random 0..5 cycles before offering each image (valid low);
 - monitor: takes results; with back-pressure it holds ``result.ready`` low a random 1..6 cycles
   before a transfer with probability ``backpressure``;
-- model: the expected values in the case file (from :mod:`spinapse.golden.integer_inference`);
+- model: the expected values in the case file (from :mod:`spinapse.golden.integer_model.inference`);
 - checker: compares every result in order, class and every score, bit for bit.
 
 Transactions move as whole images (one Python call per beat), and the testbench sleeps on the

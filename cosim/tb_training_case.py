@@ -1,7 +1,7 @@
 """Build, run and check a co-simulation of on-chip training against the integer golden model.
 
-:func:`run_training_cosim` trains :class:`spinapse.golden.integer_learning.IntegerEngine` on real
-digits (the embedded training set, binarized, a seeded order), writes the case file of
+:func:`run_training_cosim` trains :class:`spinapse.golden.integer_model.learning.IntegerEngine` on
+real digits (the embedded training set, binarized, a seeded order), writes the case file of
 :mod:`spinapse.cosim.tb_training`, converts :class:`spinapse.rtl.training_system.TrainingSystem`
 with the same initial ``W_h``, f_meta table and array seeds to Verilog, and runs the testbench on
 Verilator. The testbench itself asserts bit-exactness; the returned dict gives its measurements.
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from spinapse.cosim.runner import run_cocotb, sim_build_root
-from spinapse.golden.integer_learning import IntegerEngine, IntegerRule
-from spinapse.golden.synapse_model import lane_seeds
+from spinapse.golden.integer_model.array_models import lane_seeds
+from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule
 from spinapse.rtl.hidden_state_array import pack_signed
 from spinapse.rtl.training_engine import THR_BITS
 from spinapse.rtl.training_system import TrainingSystem

@@ -6,7 +6,7 @@ magneto-ionic state) whose sign is the binary weight read by ``READ``. A ``GATE`
 applied only with probability ``table[min(|h| >> index_shift, len - 1)] / 256`` (probabilistic
 metaplasticity; the table is f_meta, so the expected step is the metaplastic step), using lane
 ``l``'s draw ``lowbias32(seed_l + n_l) >> 24`` and incrementing ``n_l``. Bit-exact with
-:class:`spinapse.golden.synapse_model.HiddenStateArrayModel`.
+:class:`spinapse.golden.integer_model.array_models.HiddenStateArrayModel`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class HiddenStateSynapseArray(wiring.Component):
     h_bits : int
         Width of the signed hidden state, in [2, 24].
     table : sequence of int
-        Shrink-pulse probabilities in 1/256, each in [0, 256] (``golden.fmeta_table``).
+        Shrink-pulse probabilities in 1/256, each in [0, 256]
+        (``golden.integer_model.fmeta_table``).
     index_shift : int
         Table bin width ``2**index_shift``, in [0, h_bits - 1].
     seeds : sequence of int

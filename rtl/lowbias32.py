@@ -1,7 +1,8 @@
 """The ``lowbias32`` integer hash as an Amaranth expression (the seeded arrays' random draws).
 
 Source: C. Wellons, "Prospecting for hash functions" (hash-prospector, 2018). Bit-identical to
-:func:`spinapse.golden.synapse_model.lowbias32`, which the golden model uses for the same draws.
+:func:`spinapse.golden.integer_model.array_models.lowbias32`, which the golden model uses for the
+same draws.
 """
 
 from __future__ import annotations

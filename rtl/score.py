@@ -1,7 +1,7 @@
 """Score unit of the output layer: its BatchNorm as an integer affine map of the dot product.
 
 For each of ``pe`` classes: ``score = A * (2 * count - N) + B`` with ``A`` a signed 16-bit scale
-and ``B`` a signed 32-bit offset exported by :mod:`spinapse.golden.integer_inference` (both
+and ``B`` a signed 32-bit offset exported by :mod:`spinapse.golden.integer_model.inference` (both
 carry the fraction width ``F`` of that export). The result width never overflows.
 """
 

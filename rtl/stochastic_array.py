@@ -2,10 +2,11 @@
 
 Each lane ``l`` keeps a 32-bit draw counter ``n_l``; a ``WRITE`` pulse on an enabled lane draws
 ``r = lowbias32(seed_l + n_l) >> 24``, increments ``n_l`` and switches the synapse only if
-``r < p_success``. This is the model of :class:`spinapse.golden.synapse_model.BinaryArrayModel`,
-bit for bit (stochastic single-pulse switching of a magnetic tunnel junction reduced to a seeded
-coin). The probability is a run-time input, so one build serves the ideal array
-(``p_success = 256``: every pulse switches) and the stochastic ones.
+``r < p_success``. This is the model of
+:class:`spinapse.golden.integer_model.array_models.BinaryArrayModel`, bit for bit (stochastic
+single-pulse switching of a magnetic tunnel junction reduced to a seeded coin). The probability is a
+run-time input, so one build serves the ideal array (``p_success = 256``: every pulse switches) and
+the stochastic ones.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class StochasticSynapseArray(wiring.Component):
     rows, lanes, code_bits : int
         As :class:`SynapseArraySignature`.
     seeds : sequence of int
-        One 32-bit seed per lane (``golden.synapse_model.lane_seeds``).
+        One 32-bit seed per lane (``golden.integer_model.array_models.lane_seeds``).
     init : list of int, optional
         Initial row words (bit ``l`` = lane ``l``); default all 0.
 

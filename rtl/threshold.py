@@ -2,8 +2,8 @@
 
 For each of ``pe`` neurons: ``bit = (count >= t) XOR flip``, where ``count`` is the neuron's
 popcount over its ``N`` inputs and ``t`` in ``[0, N + 1]`` the popcount threshold exported by
-:mod:`spinapse.golden.integer_inference` (``t = ceil((T + N) / 2)`` for the dot threshold ``T``;
-``flip`` is 1 for a negative BatchNorm ``gamma``). Source: FINN, Umuroglu et al. (FPGA 2017).
+:mod:`spinapse.golden.integer_model.inference` (``t = ceil((T + N) / 2)`` for the dot threshold
+``T``; ``flip`` is 1 for a negative BatchNorm ``gamma``). Source: FINN, Umuroglu et al. (FPGA 2017).
 """
 
 from __future__ import annotations

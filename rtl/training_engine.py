@@ -1,9 +1,9 @@
 """On-chip training engine: forward, integer error, backward, and the metaplastic update (batch 1).
 
 Network ``n_in -> n_hidden (sign) -> n_out``; rule and arithmetic of
-:class:`spinapse.golden.integer_learning.IntegerEngine`, bit for bit (``docs/learning_rule.md``).
-Binary weights are never stored here: the engine senses them through two
-:class:`~spinapse.rtl.synapse_array.SynapseArraySignature` ports (``arr1``: ``n_in x n_hidden``,
+:class:`spinapse.golden.integer_model.learning.IntegerEngine`, bit for bit
+(``docs/learning_rule.md``). Binary weights are never stored here: the engine senses them through
+two :class:`~spinapse.rtl.synapse_array.SynapseArraySignature` ports (``arr1``: ``n_in x n_hidden``,
 ``arr2``: ``n_hidden x n_out``), so the same engine drives an ideal array, a stochastic one, a
 hidden-state device array or real chips. One :class:`~spinapse.rtl.update_engine.UpdateEngine`
 per layer updates ``M`` (and ``W_h``) row by row with ``n_hidden`` / ``n_out`` SIMD lanes.
@@ -73,7 +73,7 @@ class TrainingEngine(wiring.Component):
     ----------
     rule : object
         Integer rule constants (attributes of
-        :class:`spinapse.golden.integer_learning.IntegerRule`).
+        :class:`spinapse.golden.integer_model.learning.IntegerRule`).
     mode : str
         ``"digital"`` (``W_h`` memories and write-verify) or ``"device"`` (gate pulses, hidden
         state in the array).

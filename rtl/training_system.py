@@ -32,7 +32,7 @@ class TrainingSystem(wiring.Component):
     Parameters
     ----------
     rule : object
-        Integer rule constants (attributes of ``golden.integer_learning.IntegerRule``).
+        Integer rule constants (attributes of ``golden.integer_model.learning.IntegerRule``).
     mode : str
         ``"digital"`` (binary arrays) or ``"device"`` (hidden-state arrays).
     tables : pair of sequence of int
@@ -40,7 +40,7 @@ class TrainingSystem(wiring.Component):
     init_wh : pair of list of list of int
         Initial ``W_h`` ``[n_in][n_hidden]`` and ``[n_hidden][n_out]``.
     seeds : pair of sequence of int
-        Lane seeds of each array (``golden.synapse_model.lane_seeds``).
+        Lane seeds of each array (``golden.integer_model.array_models.lane_seeds``).
 
     Members
     -------

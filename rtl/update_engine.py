@@ -42,7 +42,7 @@ class UpdateEngine(wiring.Component):
     ----------
     rule : object
         Integer rule constants with the attributes of
-        :class:`spinapse.golden.integer_learning.IntegerRule` (``wh_bits``, ``acc_bits``,
+        :class:`spinapse.golden.integer_model.learning.IntegerRule` (``wh_bits``, ``acc_bits``,
         ``leak_shift``, ``lr_shift``, ``index_shift``, ``code_bits``, ``retry_limit``).
     rows, lanes : int
         Layer shape (rows = inputs, lanes = neurons), each >= 1.
@@ -51,7 +51,7 @@ class UpdateEngine(wiring.Component):
     mode : str
         ``"digital"`` or ``"device"``.
     table : sequence of int
-        f_meta table (digital mode; ``golden.fmeta_table``).
+        f_meta table (digital mode; ``golden.integer_model.fmeta_table``).
     init_wh : list of list of int, optional
         Initial ``W_h`` ``[rows][lanes]`` (digital mode; default 0).
 

@@ -1,7 +1,7 @@
 """One lane of the metaplastic update: accumulator leak, f_meta lookup, step, saturation.
 
 Combinational; the update engine instantiates one per lane. The arithmetic is that of
-:meth:`spinapse.golden.integer_learning.IntegerEngine._update` (``docs/learning_rule.md``):
+:meth:`spinapse.golden.integer_model.learning.IntegerEngine._update` (``docs/learning_rule.md``):
 
 - ``M' = sat_acc(M - sgn(M) (|M| >> leak_shift) + G)``;
 - ``D = max(|M'| - dead_zone, 0)`` (no step for a small, inconsistent ``M``);

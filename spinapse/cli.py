@@ -13,10 +13,7 @@ import pkgutil
 import sys
 
 from spinapse import __version__, commands
-
-
-class UsageError(Exception):
-    """A user-facing error (bad configuration, missing file): printed without a traceback."""
+from spinapse.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:

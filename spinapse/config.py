@@ -118,7 +118,7 @@ class SynapseConfig(_Strict):
     ideal synapses of the golden model. ``mode``: ``digital`` (W_h in memory, devices written
     on sign flips with write-verify) or ``device`` (consolidation in the magneto-ionic state c).
     Pulse amplitudes are multiples of the card's nominal Ic0 at c = 0; see
-    golden/device_learner.py for the other settings."""
+    spinapse/experiments/device_learner.py for the other settings."""
 
     card: str = ""
     mode: Literal["digital", "device"] = "digital"

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from spinapse.golden.binarized import BinaryLinear, binarize, sign_ste
-from spinapse.golden.bnn import BNN
+from spinapse.golden.float_model.binarized import BinaryLinear, binarize, sign_ste
+from spinapse.golden.float_model.bnn import BNN
 
 
 def test_binarize_sign_of_zero_is_plus_one():

@@ -20,7 +20,7 @@ from spinapse.cosim.engine_cosim import TOPLEVEL, engine_verilog, run_engine_cos
 from spinapse.cosim.engine_load import model_writes, pack_write
 from spinapse.cosim.runner import run_cocotb
 from spinapse.cosim.tb_inference_engine import write_case
-from spinapse.golden.integer_inference import IntegerBNN, IntegerLayer
+from spinapse.golden.integer_model.inference import IntegerBNN, IntegerLayer
 from spinapse.rtl.folding import EngineConfig
 
 WIDTHS = (784, 64, 64, 10)

@@ -12,7 +12,7 @@ import pytest
 
 from spinapse.cosim.runner import run_cocotb, sim_build_root
 from spinapse.cosim.tb_layer import write_layer_case
-from spinapse.golden.integer_inference import IntegerLayer
+from spinapse.golden.integer_model.inference import IntegerLayer
 from spinapse.rtl.folding import LayerFolding
 from spinapse.rtl.layer import Layer
 from spinapse.rtl.verilog import convert

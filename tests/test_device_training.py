@@ -9,10 +9,10 @@ import torch
 
 from spinapse.cli import main
 from spinapse.config import load_config
-from spinapse.golden.binarized import binarize
-from spinapse.golden.continual import run_continual
-from spinapse.golden.device_training import build_device_learner, device_label
-from spinapse.golden.experiment import build_tasks
+from spinapse.experiments.continual import run_continual
+from spinapse.experiments.device_training import build_device_learner, device_label
+from spinapse.experiments.experiment import build_tasks
+from spinapse.golden.float_model.binarized import binarize
 
 SMALL = ["model.hidden=[48]", "tasks.count=2", "train.epochs=1", "data.n_train=600"]
 

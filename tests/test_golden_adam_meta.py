@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from spinapse.golden.adam_meta import AdamMeta, f_meta
+from spinapse.golden.float_model.adam_meta import AdamMeta, f_meta
 
 
 def test_f_meta_paper_values():

@@ -12,8 +12,8 @@ import torch
 
 from spinapse.cli import main
 from spinapse.config import load_config
-from spinapse.golden.continual import run_continual, task_generator
-from spinapse.golden.experiment import build_learner, build_tasks, run_experiment
+from spinapse.experiments.continual import run_continual, task_generator
+from spinapse.experiments.experiment import build_learner, build_tasks, run_experiment
 
 TINY = [
     "model.hidden=[48]",
@@ -87,7 +87,7 @@ KILLER = textwrap.dedent("""
     import os, signal, sys, torch
     torch.set_num_threads(1)
     from spinapse.config import load_config
-    from spinapse.golden.experiment import run_experiment
+    from spinapse.experiments.experiment import run_experiment
     cfg = load_config(None, sys.argv[2:])
     def kill(i, result):
         if i == 1:

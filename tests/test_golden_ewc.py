@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from spinapse.golden.bnn import BNN
-from spinapse.golden.ewc import EWC
+from spinapse.golden.float_model.bnn import BNN
+from spinapse.golden.float_model.ewc import EWC
 
 
 def test_penalty_value_by_hand():

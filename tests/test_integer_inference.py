@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from spinapse.cosim.digit_case import trained_digit_case
-from spinapse.golden.bnn import BNN
-from spinapse.golden.integer_inference import (
+from spinapse.golden.float_model.bnn import BNN
+from spinapse.golden.integer_model.inference import (
     BNStatistics,
     accuracy_report,
     binarize_pixels,

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from spinapse.golden.fmeta_table import F_ONE, fmeta_table
-from spinapse.golden.integer_learner import IntegerLearner
-from spinapse.golden.integer_learning import IntegerEngine, IntegerRule
-from spinapse.golden.synapse_model import (
+from spinapse.experiments.integer_learner import IntegerLearner
+from spinapse.golden.integer_model.array_models import (
     BinaryArrayModel,
     HiddenStateArrayModel,
     _LaneDraws,
     lane_seeds,
 )
+from spinapse.golden.integer_model.fmeta_table import F_ONE, fmeta_table
+from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule
 
 TINY = IntegerRule(
     n_in=3, n_hidden=2, n_out=2, init_range=2, lr_shift=1, leak_shift=3, frac_bits=7, dead_zone=0
@@ -166,7 +166,7 @@ def test_learner_keeps_thresholds_per_task():
 
 @functools.lru_cache(maxsize=1)
 def _continual_seed0():
-    from spinapse.golden.integer_continual import compare_integer_float
+    from spinapse.experiments.integer_continual import compare_integer_float
 
     torch.set_num_threads(1)
     return compare_integer_float(IntegerRule())

@@ -9,6 +9,9 @@ import pytest
 SUBPACKAGES = [
     "spinapse",
     "spinapse.golden",
+    "spinapse.golden.float_model",
+    "spinapse.golden.integer_model",
+    "spinapse.experiments",
     "spinapse.rtl",
     "spinapse.behavioral",
     "spinapse.cosim",

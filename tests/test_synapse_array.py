@@ -2,8 +2,9 @@
 
 Each RTL array runs in Amaranth's simulator under a random command stream (seeded below, random
 idle cycles between commands) and is compared with a reference: a plain dict for the ideal
-array, the golden models of ``golden/synapse_model.py`` for the seeded ones (bit for bit, draws
-included). ``lowbias32`` is checked against an independent transcription of the published C code.
+array, the golden models of ``golden/integer_model/array_models.py`` for the seeded ones (bit for
+bit, draws included). ``lowbias32`` is checked against an independent transcription of the published
+C code.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import pytest
 from amaranth import Const
 from amaranth.sim import Simulator
 
-from spinapse.golden.fmeta_table import fmeta_table
-from spinapse.golden.synapse_model import (
+from spinapse.golden.integer_model.array_models import (
     BinaryArrayModel,
     HiddenStateArrayModel,
     lane_seeds,
     lowbias32,
 )
+from spinapse.golden.integer_model.fmeta_table import fmeta_table
 from spinapse.rtl.hidden_state_array import HiddenStateSynapseArray
 from spinapse.rtl.lowbias32 import lowbias32 as lowbias32_rtl
 from spinapse.rtl.stochastic_array import StochasticSynapseArray

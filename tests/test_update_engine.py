@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from spinapse.golden.integer_learning import IntegerEngine, IntegerRule
-from spinapse.golden.synapse_model import lane_seeds
+from spinapse.golden.integer_model.array_models import lane_seeds
+from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule
 from spinapse.rtl.training_engine import THR_BITS, TrainingEngine
 from spinapse.rtl.training_system import TrainingSystem
 from spinapse.rtl.update_engine import UpdateEngine

@@ -1,7 +1,7 @@
 """500 on-chip training steps on real digits, Verilator (cocotb) against the integer golden model.
 
 The training system (engine + two arrays) is built for 784-32-10 (the rule of
-:class:`~spinapse.golden.integer_learning.IntegerRule` with ``n_hidden = 32``, to keep the
+:class:`~spinapse.golden.integer_model.learning.IntegerRule` with ``n_hidden = 32``, to keep the
 default suite short; the slow test runs the 784-64-10 network of the accuracy experiment). Data:
 the first 500 of a seeded order of the 3000 embedded training digits (seed 0), binarized.
 The testbench compares every row of ``W_h``, ``M`` and ``W_b`` of both layers, the thresholds,
@@ -16,7 +16,7 @@ import dataclasses
 import pytest
 
 from spinapse.cosim.tb_training_case import run_training_cosim
-from spinapse.golden.integer_learning import IntegerRule
+from spinapse.golden.integer_model.learning import IntegerRule
 
 STEPS = 500
 RULE = dataclasses.replace(IntegerRule(), n_hidden=32)

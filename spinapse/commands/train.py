@@ -12,12 +12,10 @@ import argparse
 import json
 import time
 
-import torch
-
-from spinapse.cli import UsageError
 from spinapse.config import ExperimentConfig, field_help, load_config
-from spinapse.golden.experiment import run_experiment
-from spinapse.golden.report import summary_table, write_results
+from spinapse.errors import UsageError
+from spinapse.experiments.experiment import run_experiment, set_threads
+from spinapse.experiments.report import summary_table, write_results
 from spinapse.io import write_json
 
 OVERRIDE_HELP = (
@@ -68,19 +66,6 @@ def add_experiment_parser(
     return p
 
 
-def set_threads(n: int) -> None:
-    """Fix torch's CPU threads (the sums, hence the results, depend on it).
-
-    Raises
-    ------
-    ValueError
-        If ``n < 1``.
-    """
-    if n < 1:
-        raise ValueError(f"--threads must be >= 1, got {n}")
-    torch.set_num_threads(n)
-
-
 def label_for(cfg: ExperimentConfig) -> str:
     """Run label: ``ewc`` or ``m=<meta>``."""
     if cfg.method.kind == "ewc":
@@ -121,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
     device_report = None
     start = time.perf_counter()
     if cfg.synapse.card:
-        from spinapse.golden.device_training import run_device_experiment
+        from spinapse.experiments.device_training import run_device_experiment
 
         label, result, device_report = run_device_experiment(
             cfg, out, resume=args.resume, progress=not args.no_progress
@@ -130,11 +115,9 @@ def main(args: argparse.Namespace) -> int:
         result = run_experiment(cfg, label, out, resume=args.resume, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     runs = {label: result}
-    files = write_results(out, cfg.model_dump(mode="json"), runs, cfg.train.epochs)
+    extras = {label: {"device": device_report}} if device_report is not None else None
+    files = write_results(out, cfg.model_dump(mode="json"), runs, cfg.train.epochs, extras)
     if device_report is not None:
-        from spinapse.golden.device_training import add_device_report
-
-        add_device_report(files["json"], label, device_report)
         r = device_report
         print(
             f"device writes {r['device_writes']}, failed writes {r['failed_writes']}, "

@@ -1,6 +1,7 @@
 """The integer inference model: what the RTL inference engine computes, bit for bit.
 
-A trained float :class:`spinapse.golden.bnn.BNN` is exported (:func:`export_integer`) to integers:
+A trained float :class:`spinapse.golden.float_model.bnn.BNN` is exported (:func:`export_integer`) to
+integers:
 
 - Input: binarized pixels, bit ``1`` (meaning +1) where ``pixel / 255 >= 0.5``, else ``0`` (-1)
   (:func:`binarize_pixels`).
@@ -43,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spinapse.golden.bnn import BNN
+from spinapse.golden.float_model.bnn import BNN
 
 A_BITS = 16
 """Width of the output layer's signed score scale ``A``."""

@@ -147,8 +147,9 @@ def bnn_optimizer(model: Any, meta: Iterable[float], lr: float, weight_decay: fl
     """A fresh :class:`AdamMeta` for a BNN, as the paper's task protocol starts each task.
 
     ``model`` provides ``weight_parameters()`` (the ``W_h`` of each layer, input side first) and
-    ``bn_parameters()``, as :class:`spinapse.golden.bnn.BNN` does. Layer ``i`` gets ``meta[i]``
-    as its ``m``; BatchNorm parameters get plain Adam (``m = 0``), as in Laborieux et al. (2021).
+    ``bn_parameters()``, as :class:`spinapse.golden.float_model.bnn.BNN` does. Layer ``i`` gets
+    ``meta[i]`` as its ``m``; BatchNorm parameters get plain Adam (``m = 0``), as in Laborieux et
+    al. (2021).
     """
     groups: list[dict[str, Any]] = [
         {"params": [w], "meta": m} for w, m in zip(model.weight_parameters(), meta)

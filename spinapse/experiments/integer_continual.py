@@ -22,7 +22,7 @@ matches the integer rule's loss of plasticity with seed 0 (not with seed 1: see 
 
 Reported: ``acc[i][j]`` of each run, the mean accuracy on tasks 1-4 after task 5, and each task's
 accuracy right after it was learned (``acc[i][i]``). Run with
-``python -m spinapse.golden.integer_continual --out results/integer_continual.json``.
+``python -m spinapse.experiments.integer_continual --out results/integer_continual.json``.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from spinapse.golden.continual import run_continual
-from spinapse.golden.integer_learner import IntegerLearner
-from spinapse.golden.integer_learning import IntegerRule
+from spinapse.experiments.continual import run_continual
+from spinapse.experiments.integer_learner import IntegerLearner
+from spinapse.golden.integer_model.learning import IntegerRule
 
 
 def _summary(acc: list[list[float]]) -> dict[str, Any]:
@@ -92,8 +92,8 @@ def compare_integer_float(
     """
     from spinapse.data.digits import load_digits
     from spinapse.data.tasks import permuted_tasks
-    from spinapse.golden.bnn import BNN
-    from spinapse.golden.learner import GoldenLearner
+    from spinapse.experiments.learner import GoldenLearner
+    from spinapse.golden.float_model.bnn import BNN
 
     if n_tasks < 2 or int_epochs < 1 or float_epochs < 1 or seed < 0 or float_batch < 2:
         raise ValueError(

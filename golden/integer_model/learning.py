@@ -18,7 +18,7 @@ Per step (``x`` in {-1, +1}^n_in, label ``y``), all integers:
 6. Digital mode: the array bit is written (write-verify, ``retry_limit`` retries) wherever it
    differs from ``W_h >= 0``. Device mode: no ``W_h`` memory; a gate pulse of polarity
    ``-sgn(M)`` and code ``min(|M| >> lr_shift, 2**code_bits - 1)`` goes to the hidden-state
-   array, which applies ``f_meta`` itself (see :mod:`spinapse.golden.synapse_model`).
+   array, which applies ``f_meta`` itself (see :mod:`spinapse.golden.integer_model.array_models`).
 
 Arrays are stored ``[rows = presynaptic, lanes = postsynaptic]``: layer 1 ``[n_in, n_hidden]``,
 layer 2 ``[n_hidden, n_out]``. Thresholds ``T`` are kept per task by the host.
@@ -30,8 +30,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from spinapse.golden.fmeta_table import F_BITS, F_ONE, fmeta_table
-from spinapse.golden.synapse_model import BinaryArrayModel, HiddenStateArrayModel, lane_seeds
+from spinapse.golden.integer_model.array_models import (
+    BinaryArrayModel,
+    HiddenStateArrayModel,
+    lane_seeds,
+)
+from spinapse.golden.integer_model.fmeta_table import F_BITS, F_ONE, fmeta_table
 
 MODES = ("digital", "device")
 

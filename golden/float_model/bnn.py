@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from spinapse.golden.binarized import BinaryLinear, sign_ste
+from spinapse.golden.float_model.binarized import BinaryLinear, sign_ste
 
 
 class BNN(nn.Module):

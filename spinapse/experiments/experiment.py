@@ -19,15 +19,28 @@ from spinapse.data.digits import load_digits
 from spinapse.data.idx_folder import load_idx_folder
 from spinapse.data.image_set import ImageSet
 from spinapse.data.tasks import Task, permuted_tasks, sequence_tasks, split_class_tasks
-from spinapse.golden.bnn import BNN
-from spinapse.golden.continual import (
+from spinapse.experiments.continual import (
     ContinualResult,
     checkpoint_folder,
     fingerprint,
     run_continual,
 )
-from spinapse.golden.ewc import EWC
-from spinapse.golden.learner import GoldenLearner, Learner
+from spinapse.experiments.learner import GoldenLearner, Learner
+from spinapse.golden.float_model.bnn import BNN
+from spinapse.golden.float_model.ewc import EWC
+
+
+def set_threads(n: int) -> None:
+    """Fix torch's CPU threads (the sums, hence the results, depend on it).
+
+    Raises
+    ------
+    ValueError
+        If ``n < 1``.
+    """
+    if n < 1:
+        raise ValueError(f"--threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
 
 
 def _idx_dir(value: str, field: str) -> str:

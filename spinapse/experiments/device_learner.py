@@ -1,11 +1,11 @@
 """Device-backed learners: the metaplastic BNN whose binary weights live in simulated synapses.
 
-Both learners implement the runner's :class:`spinapse.golden.learner.Learner` protocol and hold
+Both learners implement the runner's :class:`spinapse.experiments.learner.Learner` protocol and hold
 one :class:`spinapse.behavioral.metaplastic_synapse.MetaplasticSynapseArray` per layer (``[out,
 in]`` devices). The forward pass always uses the weights the devices actually hold (a failed write
 shows up as a wrong weight); the gradient reaches the learner as the gradient with respect to
 ``W_b`` (straight-through, as in the float model). BatchNorm is digital and task-dependent, with
-plain Adam, exactly as in :class:`spinapse.golden.learner.GoldenLearner`.
+plain Adam, exactly as in :class:`spinapse.experiments.learner.GoldenLearner`.
 
 - :class:`DigitalDeviceLearner` (mode ``digital``): ``W_h`` stays in digital memory and is trained
   with Adam_meta (``m`` per layer); a device is written only when ``sign(W_h)`` flips, with
@@ -41,9 +41,9 @@ from spinapse.behavioral import magneto_ionic, mtj_switching
 from spinapse.behavioral.card import DeviceCard
 from spinapse.behavioral.metaplastic_synapse import MetaplasticSynapseArray
 from spinapse.behavioral.write_verify import write_verify
-from spinapse.golden.adam_meta import AdamMeta, bnn_optimizer
-from spinapse.golden.binarized import binarize, sign_ste
-from spinapse.golden.bnn import BNN
+from spinapse.golden.float_model.adam_meta import AdamMeta, bnn_optimizer
+from spinapse.golden.float_model.binarized import binarize, sign_ste
+from spinapse.golden.float_model.bnn import BNN
 
 ARRAY_STATE = ("ap", "c", "r_p", "delta0", "energy_write", "energy_gate", "energy_read")
 ARRAY_COUNTS = ("write_pulses", "gate_pulses", "reads", "flips")
@@ -221,7 +221,7 @@ class DigitalDeviceLearner(_DeviceLearnerBase):
     seed : int
         Seed of the arrays' generator (device spread, switching draws, read noise).
     lr, weight_decay, batch_size, test_batch_size
-        As :class:`spinapse.golden.learner.GoldenLearner`.
+        As :class:`spinapse.experiments.learner.GoldenLearner`.
     write_amplitude : float
         Write-verify pulse current as a multiple of the nominal ``Ic0`` (c = 0), > 0.
     write_width : float

@@ -1,7 +1,7 @@
 """The integer engine behind the continual-learning runner's ``Learner`` protocol.
 
-:class:`IntegerLearner` wraps :class:`spinapse.golden.integer_learning.IntegerEngine` so that
-:func:`spinapse.golden.continual.run_continual` trains it exactly like the float golden BNN:
+:class:`IntegerLearner` wraps :class:`spinapse.golden.integer_model.learning.IntegerEngine` so that
+:func:`spinapse.experiments.continual.run_continual` trains it exactly like the float golden BNN:
 the same tasks, the same seeded sample order per task (``torch.randperm`` of the runner's
 generator), batch 1. Task protocol (``docs/learning_rule.md``): at each task start the
 accumulators ``M`` and the thresholds restart from 0 (the paper's fresh optimizer and a new
@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from spinapse.golden.integer_learning import IntegerEngine, IntegerRule
+from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule
 
 
 class IntegerLearner:
-    """The integer metaplastic engine as a :class:`spinapse.golden.learner.Learner`.
+    """The integer metaplastic engine as a :class:`spinapse.experiments.learner.Learner`.
 
     Parameters
     ----------

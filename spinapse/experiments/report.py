@@ -17,13 +17,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from spinapse.golden.continual import ContinualResult
+from spinapse.experiments.continual import ContinualResult
 from spinapse.io import atomic_path, write_json, write_text
 
 
-def results_json(config: Mapping[str, Any], runs: Mapping[str, ContinualResult]) -> dict:
-    """The JSON document: ``{"config": ..., "runs": {label: result}}``."""
-    return {"config": dict(config), "runs": {k: r.to_dict() for k, r in runs.items()}}
+def results_json(
+    config: Mapping[str, Any],
+    runs: Mapping[str, ContinualResult],
+    extras: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict:
+    """The JSON document: ``{"config": ..., "runs": {label: result | extras[label]}}``.
+
+    ``extras`` adds entries to a run's record (e.g. ``{"device": report}`` of a device-backed
+    run), so that the file is written once, complete.
+    """
+    extras = extras or {}
+    return {
+        "config": dict(config),
+        "runs": {k: {**r.to_dict(), **extras.get(k, {})} for k, r in runs.items()},
+    }
 
 
 def accuracy_csv(runs: Mapping[str, ContinualResult]) -> str:
@@ -91,11 +103,13 @@ def write_results(
     config: Mapping[str, Any],
     runs: Mapping[str, ContinualResult],
     epochs: int,
+    extras: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Path]:
-    """Write ``results.json``, ``accuracy.csv`` and ``curves.png`` into ``out_dir``."""
+    """Write ``results.json`` (with ``extras`` per run, see :func:`results_json`),
+    ``accuracy.csv`` and ``curves.png`` into ``out_dir``."""
     root = Path(out_dir)
     return {
-        "json": write_json(root / "results.json", results_json(config, runs)),
+        "json": write_json(root / "results.json", results_json(config, runs, extras)),
         "csv": write_text(root / "accuracy.csv", accuracy_csv(runs)),
         "png": plot_curves(root / "curves.png", runs, epochs),
     }

@@ -1,6 +1,6 @@
 """The learner: what the continual-learning runner trains, behind four hooks.
 
-The runner (:mod:`spinapse.golden.continual`) only calls ``start_task``, ``train_epoch``,
+The runner (:mod:`spinapse.experiments.continual`) only calls ``start_task``, ``train_epoch``,
 ``end_task`` and ``evaluate``, and saves/restores ``state_dict``. Anything that implements
 :class:`Learner` can be run through the same protocol: the float golden BNN here, a device-backed
 learner (synapses of ``spinapse.behavioral``) later.
@@ -18,10 +18,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from spinapse.golden.adam_meta import AdamMeta, bnn_optimizer
-from spinapse.golden.bnn import BNN
-from spinapse.golden.ewc import EWC
-from spinapse.golden.training import evaluate, train_epoch
+from spinapse.golden.float_model.adam_meta import AdamMeta, bnn_optimizer
+from spinapse.golden.float_model.bnn import BNN
+from spinapse.golden.float_model.ewc import EWC
+from spinapse.golden.float_model.training import evaluate, train_epoch
 
 
 @runtime_checkable

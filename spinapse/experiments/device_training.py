@@ -1,25 +1,23 @@
 """Device-aware training from an experiment configuration: ``spinapse train --synapse CARD``.
 
-Builds the learner of ``cfg.synapse.mode`` (:mod:`spinapse.golden.device_learner`) over the same
-tasks, seed and BNN initialisation as the golden run, runs it through the shared continual runner
-(:func:`spinapse.golden.experiment.run_experiment`, checkpoints and resume included) and returns
-the device report that goes into ``results.json`` under ``runs[label]["device"]``: device write
-pulses, failed writes, flips, write/gate/read energy (J), per task and in total.
+Builds the learner of ``cfg.synapse.mode`` (:mod:`spinapse.experiments.device_learner`) over the
+same tasks, seed and BNN initialisation as the golden run, runs it through the shared continual
+runner (:func:`spinapse.experiments.experiment.run_experiment`, checkpoints and resume included) and
+returns the device report that goes into ``results.json`` under ``runs[label]["device"]``: device
+write pulses, failed writes, flips, write/gate/read energy (J), per task and in total.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from spinapse.behavioral.card import load_card
 from spinapse.config import ExperimentConfig
-from spinapse.golden.continual import ContinualResult
-from spinapse.golden.device_learner import DigitalDeviceLearner, HiddenStateDeviceLearner
-from spinapse.golden.experiment import build_model, build_tasks, run_experiment
-from spinapse.io import write_json
+from spinapse.experiments.continual import ContinualResult
+from spinapse.experiments.device_learner import DigitalDeviceLearner, HiddenStateDeviceLearner
+from spinapse.experiments.experiment import build_model, build_tasks, run_experiment
 
 
 def device_label(cfg: ExperimentConfig) -> str:
@@ -126,11 +124,3 @@ def run_device_experiment(
         {k: v for k, v in entry.items() if k != "layers"} for entry in learner.log
     ]
     return label, result, report
-
-
-def add_device_report(results_json: str | os.PathLike[str], label: str, report: dict) -> Path:
-    """Insert ``report`` as ``runs[label]["device"]`` of an existing ``results.json``."""
-    path = Path(results_json)
-    doc = json.loads(path.read_text("utf-8"))
-    doc["runs"][label]["device"] = report
-    return write_json(path, doc)

@@ -24,8 +24,8 @@ import torch
 from tqdm import tqdm
 
 from spinapse.data.tasks import Task
-from spinapse.golden.checkpoint import clear_checkpoints, latest_checkpoint, save_checkpoint
-from spinapse.golden.learner import Learner
+from spinapse.experiments.checkpoint import clear_checkpoints, latest_checkpoint, save_checkpoint
+from spinapse.experiments.learner import Learner
 
 
 @dataclass
@@ -91,7 +91,7 @@ def run_continual(
     tasks : sequence of Task
         The stream (:mod:`spinapse.data.tasks`).
     learner : Learner
-        What is trained (:class:`spinapse.golden.learner.GoldenLearner` or a device learner).
+        What is trained (:class:`spinapse.experiments.learner.GoldenLearner` or a device learner).
     epochs : int
         Epochs per task, >= 1.
     seed : int
