@@ -94,7 +94,8 @@ def trained_digit_case(
     """
     hidden = tuple(int(h) for h in hidden)
     data = _digits()
-    key = "-".join(str(w) for w in (784, *hidden, 10)) + f"_e{epochs}_s{seed}"
+    # v2: shuffled split and stored BatchNorm statistics in the state (issue 8).
+    key = "-".join(str(w) for w in (784, *hidden, 10)) + f"_e{epochs}_s{seed}_v2"
     cache = sim_build_root() / "cache" / f"digits_{key}.pt"
     if cache.exists():
         model = BNN(784, hidden, 10)

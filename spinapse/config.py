@@ -64,12 +64,62 @@ class ModelConfig(_Strict):
         return v
 
 
+class BatchNormConfig(_Strict):
+    """The BatchNorm protocol of the BNN (every layer: binarized linear -> BatchNorm1d(affine)).
+
+    Training always normalises with the statistics of the training batch, as in Laborieux et al.
+    (Nat. Commun. 12, 2549, 2021) and Ioffe & Szegedy (ICML 2015). Test-time statistics are a
+    choice: see ``golden/float_model/batchnorm.py`` and docs/continual_learning.md.
+    """
+
+    test_statistics: Literal["population", "running", "batch"] = Field(
+        "population",
+        description=(
+            "statistics that normalise a test sample: 'population' = mean and variance over the "
+            "task's training set, stored with that task's BatchNorm copy after training it (a "
+            "prediction depends on its own input only; the statistics the integer export folds "
+            "into thresholds); 'running' = PyTorch's running averages (bn.momentum); 'batch' = "
+            "statistics of each test batch, as the authors' code (Laborieux et al. 2021, "
+            "track_running_stats=False), so results depend on train.test_batch_size and order"
+        ),
+    )
+    eps: float = Field(
+        1e-5,
+        gt=0.0,
+        le=1.0,
+        description="added to the variance; 1e-5 in the authors' code (PyTorch default)",
+    )
+    momentum: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "running-average factor, used only by test_statistics = 'running' (PyTorch default "
+            "0.1; the authors' code keeps no running statistics)"
+        ),
+    )
+    gamma_init: float = Field(
+        1.0,
+        ge=-100.0,
+        le=100.0,
+        description="initial BatchNorm scale gamma (beta starts at 0); 1.0 in the authors' code",
+    )
+
+
 class TrainConfig(_Strict):
     """Optimisation per task (paper: lr 0.005, batch 100, test batch 1000, wd 1e-7)."""
 
     epochs: int = Field(40, ge=1, le=1000)
     batch_size: int = Field(100, ge=2, le=100000)
-    test_batch_size: int = Field(1000, ge=2, le=100000)
+    test_batch_size: int = Field(
+        1000,
+        ge=1,
+        le=100000,
+        description=(
+            "samples per test forward pass (paper: 1000); changes results only with "
+            "batchnorm.test_statistics = 'batch'"
+        ),
+    )
     lr: float = Field(0.005, gt=0.0, le=1.0)
     weight_decay: float = Field(1e-7, ge=0.0, le=1.0)
     eval_every_epoch: bool = False
@@ -140,6 +190,7 @@ class ExperimentConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    batchnorm: BatchNormConfig = Field(default_factory=BatchNormConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     method: MethodConfig = Field(default_factory=MethodConfig)
     synapse: SynapseConfig = Field(default_factory=SynapseConfig)

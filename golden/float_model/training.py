@@ -14,11 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def _check_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, field: str) -> None:
-    if batch_size < 2:
-        raise ValueError(
-            f"{field} must be >= 2 (BatchNorm uses batch statistics), got {batch_size}"
-        )
+def _check_batch(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, field: str, smallest: int
+) -> None:
+    if batch_size < smallest:
+        why = " (training normalises with batch statistics)" if smallest == 2 else ""
+        raise ValueError(f"{field} must be >= {smallest}{why}, got {batch_size}")
     if x.dim() != 2 or y.shape != (x.shape[0],):
         raise ValueError(f"expected x [N, D] and y [N], got {tuple(x.shape)} and {tuple(y.shape)}")
 
@@ -59,7 +60,7 @@ def train_epoch(
     ValueError
         If ``batch_size < 2`` or shapes disagree.
     """
-    _check_batch(x, y, batch_size, "batch_size")
+    _check_batch(x, y, batch_size, "batch_size", 2)
     model.train()
     order = torch.randperm(x.shape[0], generator=generator)
     total, batches = 0.0, 0
@@ -77,25 +78,44 @@ def train_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Accuracy (fraction in ``[0, 1]``) of ``model`` on ``(x, y)``, batches in order.
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Classes (int64 ``[N]``, first index of the largest logit) of ``x`` in batches, in order.
 
-    BatchNorm uses the statistics of each test batch (paper: test batch 1000). A last batch of
-    one sample is merged into the previous one.
+    ``model`` is put in eval mode. Batches are cut as in :func:`evaluate` (a last batch of one
+    sample joins the previous one, for batch statistics).
 
     Raises
     ------
     ValueError
-        If ``batch_size < 2`` or shapes disagree.
+        If ``batch_size < 1``, or ``x`` is not ``[N >= 1, D]``.
     """
-    _check_batch(x, y, batch_size, "test_batch_size")
-    if x.shape[0] == 0:
-        raise ValueError("cannot evaluate on an empty set")
+    if batch_size < 1:
+        raise ValueError(f"test_batch_size must be >= 1, got {batch_size}")
+    if x.dim() != 2 or x.shape[0] == 0:
+        raise ValueError(f"expected a non-empty x [N, D], got {tuple(x.shape)}")
     model.eval()
     bounds = list(range(0, x.shape[0], batch_size)) + [x.shape[0]]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] < 2:
         bounds.pop(-2)
-    correct = 0
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        correct += int((model(x[a:b]).argmax(dim=1) == y[a:b]).sum())
-    return correct / x.shape[0]
+    return torch.cat([model(x[a:b]).argmax(dim=1) for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    """Accuracy (fraction in ``[0, 1]``) of ``model`` on ``(x, y)``, batches in order.
+
+    With stored (population or running) BatchNorm statistics the result does not depend on
+    ``batch_size`` (memory only). With ``test_statistics = "batch"`` each test batch is
+    normalised with its own statistics (the authors' code, test batch 1000); a last batch of one
+    sample is then merged into the previous one.
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size < 1`` or shapes disagree (and, from BatchNorm, if batch statistics are
+        asked of batches of one).
+    """
+    _check_batch(x, y, batch_size, "test_batch_size", 1)
+    if x.shape[0] == 0:
+        raise ValueError("cannot evaluate on an empty set")
+    return int((predict(model, x, batch_size) == y).sum()) / x.shape[0]

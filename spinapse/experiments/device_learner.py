@@ -78,8 +78,11 @@ class _DeviceLearnerBase:
         batch_size: int,
         test_batch_size: int,
     ) -> None:
-        if batch_size < 2 or test_batch_size < 2:
-            raise ValueError("batch_size and test_batch_size must be >= 2 (batch-statistics BN)")
+        if batch_size < 2 or test_batch_size < 1:
+            raise ValueError(
+                f"batch_size must be >= 2 (training uses batch statistics) and test_batch_size "
+                f">= 1, got {batch_size} and {test_batch_size}"
+            )
         self.model = model
         self.card = card
         self.lr = float(lr)
@@ -97,6 +100,16 @@ class _DeviceLearnerBase:
         ]
         self.bn_copies: list[list[dict[str, torch.Tensor]]] = []
         self.log: list[dict[str, Any]] = []
+        # Training set of the task in progress; its population statistics (measured with the
+        # weights the devices hold) are stale after every epoch.
+        self._current_x: torch.Tensor | None = None
+        self._stale = False
+
+    def _refresh_statistics(self) -> None:
+        if self._stale and self._current_x is not None:
+            if self.model.test_statistics == "population":
+                self.model.store_statistics(self._current_x, self.device_weights())
+        self._stale = False
 
     # -- forward ------------------------------------------------------------------------------
     def device_weights(self) -> list[torch.Tensor]:
@@ -131,6 +144,7 @@ class _DeviceLearnerBase:
             self.step()
             total += float(loss.detach())
             batches += 1
+        self._current_x, self._stale = x, True
         return total / max(batches, 1)
 
     def step(self) -> None:  # pragma: no cover - each mode defines it
@@ -139,6 +153,8 @@ class _DeviceLearnerBase:
     def end_task(self, index: int, x: torch.Tensor, y: torch.Tensor) -> None:
         if len(self.bn_copies) != index:
             raise ValueError(f"end_task({index}) after {len(self.bn_copies)} finished tasks")
+        self._current_x, self._stale = x, True
+        self._refresh_statistics()
         self.bn_copies.append(self.model.bn_state())
         self.log.append({"after_task": index, **self.device_report()})
 
@@ -156,6 +172,7 @@ class _DeviceLearnerBase:
 
     def evaluate(self, index: int, x: torch.Tensor, y: torch.Tensor) -> float:
         if index >= len(self.bn_copies):
+            self._refresh_statistics()
             return self._accuracy(x, y)
         current = self.model.bn_state()
         self.model.load_bn_state(self.bn_copies[index])

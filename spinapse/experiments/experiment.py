@@ -94,7 +94,17 @@ def build_model(cfg: ExperimentConfig, in_features: int, n_classes: int) -> BNN:
     """The BNN of ``cfg.model``, initialised from ``cfg.seed`` (global RNG left untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return BNN(in_features, cfg.model.hidden, n_classes, init_width=cfg.model.init_width)
+        bn = cfg.batchnorm
+        return BNN(
+            in_features,
+            cfg.model.hidden,
+            n_classes,
+            init_width=cfg.model.init_width,
+            bn_eps=bn.eps,
+            bn_momentum=bn.momentum,
+            bn_gamma_init=bn.gamma_init,
+            test_statistics=bn.test_statistics,
+        )
 
 
 def build_learner(

@@ -8,7 +8,11 @@ learner (synapses of ``spinapse.behavioral``) later.
 :class:`GoldenLearner` implements the task protocol of Laborieux et al., Nat. Commun. 12, 2549
 (2021): a fresh optimiser (moments reset) at each task start; BatchNorm keeps training, a copy of
 its parameters is stored at each task end, and each finished task is evaluated with its own copy
-(task-dependent BN); batch statistics at train and test time.
+(task-dependent BN). Training uses batch statistics. At test time, with the default
+``test_statistics = "population"``, each task's copy also holds the population statistics of
+that task's training set, computed at its end (:meth:`BNN.store_statistics`); a task not finished
+yet is tested with the current BatchNorm and statistics refreshed on the training set of the task
+in progress. With ``"batch"`` the authors' per-test-batch statistics are used instead.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class GoldenLearner:
     lr, weight_decay : float
         Adam_meta settings (paper: 0.005, 1e-7).
     batch_size, test_batch_size : int
-        >= 2 (paper: 100, 1000).
+        >= 2 and >= 1 (paper: 100, 1000); the test batch size changes nothing but memory unless
+        the model evaluates with ``test_statistics = "batch"``.
     ewc : EWC, optional
         When given, its penalty is added to the loss and it consolidates at each task end on
         ``ewc_samples`` training samples.
@@ -95,7 +100,18 @@ class GoldenLearner:
         self.batch_size, self.test_batch_size = int(batch_size), int(test_batch_size)
         self.ewc, self.ewc_samples = ewc, int(ewc_samples)
         self.bn_copies: list[list[dict[str, torch.Tensor]]] = []
+        # Training set of the task in progress, whose statistics are stale after an epoch.
+        self._current_x: torch.Tensor | None = None
+        self._stale = False
         self.optimizer = self._fresh_optimizer()
+
+    def _uses_population(self) -> bool:
+        return self.model.test_statistics == "population"
+
+    def _refresh_statistics(self) -> None:
+        if self._stale and self._current_x is not None and self._uses_population():
+            self.model.store_statistics(self._current_x)
+        self._stale = False
 
     def _fresh_optimizer(self) -> AdamMeta:
         return bnn_optimizer(self.model, self.meta, self.lr, self.weight_decay)
@@ -105,11 +121,15 @@ class GoldenLearner:
 
     def train_epoch(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
         penalty = self.ewc.penalty if self.ewc is not None and self.ewc.fishers else None
-        return train_epoch(self.model, self.optimizer, x, y, self.batch_size, generator, penalty)
+        loss = train_epoch(self.model, self.optimizer, x, y, self.batch_size, generator, penalty)
+        self._current_x, self._stale = x, True
+        return loss
 
     def end_task(self, index: int, x: torch.Tensor, y: torch.Tensor) -> None:
         if len(self.bn_copies) != index:
             raise ValueError(f"end_task({index}) after {len(self.bn_copies)} finished tasks")
+        self._current_x, self._stale = x, True
+        self._refresh_statistics()
         self.bn_copies.append(self.model.bn_state())
         if self.ewc is not None:
             self.ewc.consolidate(self.model, x, y, self.ewc_samples, self.batch_size)
@@ -117,6 +137,7 @@ class GoldenLearner:
     def evaluate(self, index: int, x: torch.Tensor, y: torch.Tensor) -> float:
         if index >= len(self.bn_copies):
             # A task not finished yet (or the one in progress) is tested with the current BN.
+            self._refresh_statistics()
             return evaluate(self.model, x, y, self.test_batch_size)
         current = self.model.bn_state()
         self.model.load_bn_state(self.bn_copies[index])
