@@ -2,7 +2,12 @@
 
 Each verb lives in its own module of :mod:`spinapse.commands` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int`` as the parser
-default. Verbs are discovered, so adding a verb is adding one file.
+default. Verbs are discovered, so adding a verb is adding one file. A verb module imports torch
+and the other heavy packages inside its ``main``, not at module import, so that ``spinapse
+--help`` and argument errors answer at once (a test checks it).
+
+Exit codes: 0 done, 2 usage error (bad configuration, bad file, output location not writable),
+130 interrupted with Ctrl-C (the message says how to continue).
 """
 
 from __future__ import annotations
@@ -10,10 +15,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import shlex
 import sys
 
 from spinapse import __version__, commands
 from spinapse.errors import UsageError
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Design, verify and prototype neuromorphic hardware whose synapses are "
             "metaplastic spintronic devices."
         ),
+        epilog="'spinapse VERB --help' explains a verb, its options and its output files.",
     )
     parser.add_argument("--version", action="version", version=f"spinapse {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -33,13 +43,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interrupt_hint(args: argparse.Namespace, argv: list[str]) -> str:
+    """What to tell a user who pressed Ctrl-C during ``args.verb`` (``argv``: its arguments)."""
+    if hasattr(args, "resume"):
+        again = " ".join(["spinapse", *(shlex.quote(a) for a in argv)])
+        if "--resume" not in argv:
+            again += " --resume"
+        return (
+            "interrupted. Every finished task is checkpointed and kept; to continue from the "
+            f"last finished task, run the same command with --resume:\n  {again}"
+        )
+    return "interrupted; nothing was written half (result files are replaced atomically)."
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"\nspinapse {args.verb}: {interrupt_hint(args, argv)}", file=sys.stderr)
+        return INTERRUPTED
     except (UsageError, ValueError, FileNotFoundError) as exc:
         print(f"spinapse {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A result folder or file that cannot be written (read-only disk, a file where a
+        # folder should be): the path and the reason, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"spinapse {args.verb}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -13,13 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from spinapse.commands.train import add_experiment_parser
-from spinapse.config import load_config
-from spinapse.experiments.continual import ContinualResult
-from spinapse.experiments.experiment import build_tasks, set_threads
-from spinapse.experiments.report import summary_table
-from spinapse.experiments.study import mean_sd, run_jobs, summary, write_seed
-from spinapse.io import write_json
+from spinapse.commands.train import add_experiment_parser, plural
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # Heavy imports here, not at module level: 'spinapse --help' does not load torch.
+    from spinapse.config import load_config
+    from spinapse.experiments.continual import ContinualResult
+    from spinapse.experiments.experiment import build_tasks, set_threads
+    from spinapse.experiments.output import claim
+    from spinapse.experiments.report import summary_table
+    from spinapse.experiments.study import mean_sd, run_jobs, seed_folder, summary, write_seed
+    from spinapse.io import write_json
+
     set_threads(args.threads)
     if not args.jobs >= 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
@@ -60,11 +63,18 @@ def main(args: argparse.Namespace) -> int:
     seeds = args.seeds if args.seeds is not None else [base.seed]
     if any(s < 0 for s in seeds):
         raise ValueError(f"--seeds must be >= 0, got {seeds}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must be distinct, got {seeds}")
     meta = base.method.meta
     meta_label = "m=" + (
         "-".join(f"{m:g}" for m in meta) if isinstance(meta, list) else f"{meta:g}"
     )
     labels = {"m=0": 0.0, meta_label: meta}
+    # Before any work: every result folder is writable and holds no other configuration.
+    claim(base.out_dir(), base.model_dump(mode="json"), overwrite=args.overwrite)
+    for seed in seeds:
+        cfg = base.model_copy(update={"seed": seed}).model_dump(mode="json")
+        claim(seed_folder(base, seed), cfg, overwrite=args.overwrite)
     # Load the data once here: errors surface before any worker starts, and forked workers
     # inherit the loaded digits instead of reading them again.
     build_tasks(base)
@@ -85,9 +95,9 @@ def main(args: argparse.Namespace) -> int:
         per_seed[seed] = runs
         n_tasks = len(next(iter(runs.values())).acc)
         print(
-            f"seed {seed}: final test accuracy (%) after {n_tasks} tasks, "
-            f"{base.train.epochs} epochs each ({sum(timing.values()):.0f} s of training, "
-            "summed over the runs)"
+            f"seed {seed}: final test accuracy (%) after {plural(n_tasks, 'task')}, "
+            f"{plural(base.train.epochs, 'epoch')} each ({sum(timing.values()):.0f} s of "
+            "training, summed over the runs)"
         )
         print(summary_table(runs))
         print(f"results: {out}\n")

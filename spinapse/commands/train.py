@@ -1,22 +1,20 @@
 """``spinapse train``: one continual-learning run from a TOML configuration.
 
-Reads the experiment (``--config FILE.toml``, or the packaged default), applies ``--set``
-overrides, runs the learner of ``method`` through the task stream, writes
-``results/<name>/{results.json, accuracy.csv, curves.png, timing.json, checkpoints/}`` and prints
-the final accuracy of every task.
+Reads the experiment (--config FILE.toml, or the packaged default), applies --set overrides,
+trains the learner of 'method' (or of the device card given with --synapse) through the task
+stream and prints the final accuracy of every task. Files go to results_dir/name/ (default
+results/default/): results.json (configuration, accuracy matrix, device report), accuracy.csv,
+curves.png, timing.json, config.json (the configuration the folder belongs to) and
+checkpoints/. A folder that holds results of another configuration is never replaced unless
+--overwrite is given; --resume continues an interrupted run from its last finished task.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 
-from spinapse.config import ExperimentConfig, field_help, load_config
-from spinapse.errors import UsageError
-from spinapse.experiments.experiment import run_experiment, set_threads
-from spinapse.experiments.report import summary_table, write_results
-from spinapse.io import write_json
+from spinapse.config import ExperimentConfig, field_help
 
 OVERRIDE_HELP = (
     "override one configuration field, FIELD.SUB=VALUE with VALUE a TOML value, e.g. "
@@ -24,19 +22,28 @@ OVERRIDE_HELP = (
     "--set data.source=mnist; repeatable"
 )
 
+FIELDS_EPILOG = """configuration fields (TOML tables; set any with --set FIELD=VALUE), with default,
+allowed values and meaning:
+{fields}
+
+A field that the run does not read is refused when given a value other than its default:
+golden runs (no --synapse) read no synapse.* setting, method.kind = 'meta' no ewc_*, digital
+mode none of the 'device:' settings, device mode no method.*, train.weight_decay or 'digital:'
+setting. results.json lists them under unused_fields."""
+
 
 def add_experiment_parser(
     subparsers: argparse._SubParsersAction, verb: str, summary: str, doc: str
 ) -> argparse.ArgumentParser:
     """Add the parser of a verb that runs experiments (``train``, ``run``): its description is the
     second paragraph of ``doc``, every configuration field is listed in the epilog, and it takes
-    ``--config``, ``--set``, ``--resume``, ``--no-progress`` and ``--threads``."""
+    ``--config``, ``--set``, ``--resume``, ``--overwrite``, ``--checkpoints``,
+    ``--no-progress`` and ``--threads``."""
     p = subparsers.add_parser(
         verb,
         help=summary,
-        description=doc.split("\n\n")[1],
-        epilog="configuration fields (TOML tables; set any with --set FIELD=VALUE):\n"
-        + field_help(),
+        description=doc.split("\n\n")[1].replace("``", "'"),
+        epilog=FIELDS_EPILOG.format(fields=field_help()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -54,7 +61,21 @@ def add_experiment_parser(
         help=OVERRIDE_HELP,
     )
     p.add_argument(
-        "--resume", action="store_true", help="continue a killed run from its per-task checkpoints"
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from its last finished task (same configuration)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace results of another configuration in the same folder (default: refuse)",
+    )
+    p.add_argument(
+        "--checkpoints",
+        choices=("all", "last"),
+        default="all",
+        help="keep every task's checkpoint or only the last one, which is all --resume needs "
+        "(default: all; a device-mode task of the default network is about 57 MB)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -91,7 +112,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+def plural(n: int, word: str) -> str:
+    """``"1 epoch"``, ``"5 epochs"``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def device_summary(report: dict) -> str:
+    """The printed line of a device run's report: what each count means."""
+    r = report
+    mode = r.get("settings", {}).get("mode")
+    if mode == "device":
+        failed = (
+            f"{r['failed_writes']} of them trial pulses that did not switch (by design: "
+            "the switching probability falls with c)"
+        )
+    else:
+        failed = f"{r['failed_writes']} writes still wrong after the last write-verify try"
+    return (
+        f"device write pulses {r['device_writes']} ({r['flips']} flips; {failed}); "
+        f"write energy {r['write_energy_J']:.3e} J, gate energy {r['gate_energy_J']:.3e} J"
+    )
+
+
 def main(args: argparse.Namespace) -> int:
+    # Heavy imports here, not at module level: 'spinapse --help' does not load torch.
+    from spinapse.config import load_config, unused_fields
+    from spinapse.errors import UsageError
+    from spinapse.experiments.experiment import run_experiment, set_threads
+    from spinapse.experiments.output import claim
+    from spinapse.experiments.report import summary_table, write_results
+    from spinapse.io import write_json
+
     set_threads(args.threads)
     overrides = list(args.overrides)
     if getattr(args, "synapse", None):
@@ -102,31 +153,40 @@ def main(args: argparse.Namespace) -> int:
         overrides.append(f"synapse.mode={json.dumps(args.mode)}")
     cfg = load_config(args.config, overrides)
     out = cfg.out_dir()
+    # Before any work: the folder is writable and holds no other configuration's results.
+    claim(out, cfg.model_dump(mode="json"), overwrite=args.overwrite)
     label = label_for(cfg)
     device_report = None
-    start = time.perf_counter()
+    options = {
+        "resume": args.resume,
+        "progress": not args.no_progress,
+        "overwrite": args.overwrite,
+        "keep_checkpoints": args.checkpoints,
+    }
     if cfg.synapse.card:
         from spinapse.experiments.device_training import run_device_experiment
 
-        label, result, device_report = run_device_experiment(
-            cfg, out, resume=args.resume, progress=not args.no_progress
-        )
+        label, result, device_report = run_device_experiment(cfg, out, **options)
     else:
-        result = run_experiment(cfg, label, out, resume=args.resume, progress=not args.no_progress)
-    seconds = time.perf_counter() - start
+        result = run_experiment(cfg, label, out, **options)
     runs = {label: result}
     extras = {label: {"device": device_report}} if device_report is not None else None
-    files = write_results(out, cfg.model_dump(mode="json"), runs, cfg.train.epochs, extras)
-    if device_report is not None:
-        r = device_report
-        print(
-            f"device writes {r['device_writes']}, failed writes {r['failed_writes']}, "
-            f"write energy {r['write_energy_J']:.3e} J, gate energy {r['gate_energy_J']:.3e} J"
-        )
-    write_json(
-        out / "timing.json", {"seconds": {label: round(seconds, 1)}, "threads": args.threads}
+    files = write_results(
+        out, cfg.model_dump(mode="json"), runs, cfg.train.epochs, extras, unused_fields(cfg)
     )
-    print(f"final test accuracy (%) after {len(result.acc)} tasks, {cfg.train.epochs} epochs each")
+    if device_report is not None:
+        print(device_summary(device_report))
+    # result.seconds sums every session of a resumed run (kept in the checkpoints).
+    write_json(
+        out / "timing.json",
+        {"seconds": {label: round(result.seconds, 1)}, "threads": args.threads},
+    )
+    print(
+        f"final test accuracy (%) after {plural(len(result.acc), 'task')}, "
+        f"{plural(cfg.train.epochs, 'epoch')} each"
+    )
     print(summary_table(runs))
-    print(f"results: {files['json']} ({seconds:.0f} s)")
+    secs = f"{result.seconds:.1f}" if result.seconds < 10 else f"{result.seconds:.0f}"
+    resumed = ", summed over the sessions of the resumed run" if args.resume else ""
+    print(f"results: {files['json']} ({secs} s of training{resumed})")
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,12 @@ import torch
 from tqdm import tqdm
 
 from spinapse.data.tasks import Task
-from spinapse.experiments.checkpoint import clear_checkpoints, latest_checkpoint, save_checkpoint
+from spinapse.experiments.checkpoint import (
+    checkpoint_path,
+    clear_checkpoints,
+    latest_checkpoint,
+    save_checkpoint,
+)
 from spinapse.experiments.learner import Learner
 
 
@@ -43,19 +49,27 @@ class ContinualResult:
         counts from 1 within task ``i``. Per epoch when ``eval_every_epoch``, else per task end.
     loss : list of list of float
         Mean training loss of each epoch, ``[T][epochs]``.
+    seconds : float
+        Wall-clock seconds spent on the tasks learned so far, summed over every session of a
+        resumed run (kept in the checkpoints, not in :meth:`to_dict`, so that results.json
+        stays the same for the same seed and configuration).
     """
 
     task_names: list[str]
     acc: list[list[float]] = field(default_factory=list)
     curve: list[dict[str, Any]] = field(default_factory=list)
     loss: list[list[float]] = field(default_factory=list)
+    seconds: float = field(default=0.0, compare=False)
 
     def final(self) -> list[float]:
         """Accuracy on every task after the last task learned so far."""
         return list(self.acc[-1]) if self.acc else []
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The accuracies as plain lists and dicts (no timing)."""
+        out = asdict(self)
+        del out["seconds"]
+        return out
 
 
 def task_generator(seed: int, task: int) -> torch.Generator:
@@ -83,6 +97,7 @@ def run_continual(
     progress: bool = True,
     after_task: Callable[[int, ContinualResult], None] | None = None,
     on_epoch: Callable[[], None] | None = None,
+    keep_checkpoints: str = "all",
 ) -> ContinualResult:
     """Learn ``tasks`` in order with ``learner`` and test every task after each one.
 
@@ -112,12 +127,18 @@ def run_continual(
         a kill).
     on_epoch : callable, optional
         Called without arguments after every training epoch (progress of parallel runs).
+    keep_checkpoints : {"all", "last"}
+        Keep every task's checkpoint, or only the newest (``--resume`` needs only that one; a
+        device-mode task of the default network writes about 57 MB).
 
     Raises
     ------
     ValueError
-        If ``epochs < 1``, ``seed < 0``, the stream is empty, or a checkpoint does not match.
+        If ``epochs < 1``, ``seed < 0``, the stream is empty, a checkpoint does not match, or
+        ``keep_checkpoints`` is not ``"all"`` or ``"last"``.
     """
+    if keep_checkpoints not in ("all", "last"):
+        raise ValueError(f"keep_checkpoints must be 'all' or 'last', got {keep_checkpoints!r}")
     if epochs < 1:
         raise ValueError(f"train.epochs must be >= 1, got {epochs}")
     if seed < 0:
@@ -133,6 +154,7 @@ def run_continual(
                 done, payload = found
                 learner.load_state_dict(payload["learner"])
                 result = ContinualResult(**payload["result"])
+                result.seconds = float(payload.get("seconds", 0.0))
                 first = done + 1
         else:
             clear_checkpoints(checkpoint_dir)
@@ -151,6 +173,7 @@ def run_continual(
     )
     try:
         for i in range(first, len(tasks)):
+            started = time.perf_counter()
             x, y = tasks[i].train()
             generator = task_generator(seed, i)
             learner.start_task(i)
@@ -160,7 +183,8 @@ def run_continual(
                 bar.update(1)
                 if on_epoch is not None:
                     on_epoch()
-                bar.set_postfix(task=i, loss=f"{losses[-1]:.3f}")
+                # Tasks are numbered from 1 wherever a user reads them (tables, bars).
+                bar.set_postfix(task=f"{i + 1}/{len(tasks)}", loss=f"{losses[-1]:.3f}")
                 if eval_every_epoch and e < epochs:
                     result.curve.append({"task": i, "epoch": e, "acc": test_all()})
             learner.end_task(i, x, y)
@@ -168,6 +192,7 @@ def run_continual(
             result.acc.append(row)
             result.curve.append({"task": i, "epoch": epochs, "acc": row})
             result.loss.append(losses)
+            result.seconds += time.perf_counter() - started
             if checkpoint_dir is not None:
                 save_checkpoint(
                     checkpoint_dir,
@@ -176,8 +201,11 @@ def run_continual(
                         "fingerprint": run_fingerprint,
                         "learner": learner.state_dict(),
                         "result": result.to_dict(),
+                        "seconds": result.seconds,
                     },
                 )
+                if keep_checkpoints == "last" and i > 0:
+                    checkpoint_path(checkpoint_dir, i - 1).unlink(missing_ok=True)
             if after_task is not None:
                 after_task(i, result)
     finally:

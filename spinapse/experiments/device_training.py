@@ -18,6 +18,7 @@ from spinapse.config import ExperimentConfig
 from spinapse.experiments.continual import ContinualResult
 from spinapse.experiments.device_learner import DigitalDeviceLearner, HiddenStateDeviceLearner
 from spinapse.experiments.experiment import build_model, build_tasks, run_experiment
+from spinapse.experiments.output import claim
 
 
 def device_label(cfg: ExperimentConfig) -> str:
@@ -109,13 +110,28 @@ def run_device_experiment(
     *,
     resume: bool = False,
     progress: bool = True,
+    overwrite: bool = False,
+    keep_checkpoints: str = "all",
 ) -> tuple[str, ContinualResult, dict[str, Any]]:
-    """Run the device learner of ``cfg``; return ``(label, result, device report)``."""
+    """Run the device learner of ``cfg``; return ``(label, result, device report)``.
+
+    ``overwrite`` and ``keep_checkpoints``: see
+    :func:`spinapse.experiments.experiment.run_experiment`.
+    """
+    claim(out_dir, cfg.model_dump(mode="json"), overwrite=overwrite)
     tasks = build_tasks(cfg)
     learner = build_device_learner(cfg, tasks)
     label = device_label(cfg)
     result = run_experiment(
-        cfg, label, out_dir, tasks=tasks, learner=learner, resume=resume, progress=progress
+        cfg,
+        label,
+        out_dir,
+        tasks=tasks,
+        learner=learner,
+        resume=resume,
+        progress=progress,
+        overwrite=overwrite,
+        keep_checkpoints=keep_checkpoints,
     )
     report = learner.device_report()
     report["card"] = learner.card.name

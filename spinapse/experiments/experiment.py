@@ -26,6 +26,7 @@ from spinapse.experiments.continual import (
     run_continual,
 )
 from spinapse.experiments.learner import GoldenLearner, Learner
+from spinapse.experiments.output import claim
 from spinapse.golden.float_model.bnn import BNN
 from spinapse.golden.float_model.ewc import EWC
 
@@ -153,12 +154,24 @@ def run_experiment(
     progress: bool = True,
     after_task: Callable[[int, ContinualResult], None] | None = None,
     on_epoch: Callable[[], None] | None = None,
+    overwrite: bool = False,
+    keep_checkpoints: str = "all",
 ) -> ContinualResult:
     """Run one learner through the task stream with checkpoints in
     ``out_dir/checkpoints/<label>``.
 
-    ``tasks`` and ``learner`` default to :func:`build_tasks` and :func:`build_learner`.
+    ``tasks`` and ``learner`` default to :func:`build_tasks` and :func:`build_learner`. Before
+    any work, ``out_dir`` is checked to be writable and claimed for ``cfg``
+    (:func:`spinapse.experiments.output.claim`): results of another configuration there are not
+    replaced unless ``overwrite``. ``keep_checkpoints``: see
+    :func:`spinapse.experiments.continual.run_continual`.
+
+    Raises
+    ------
+    spinapse.errors.UsageError
+        If ``out_dir`` cannot be written or belongs to another configuration.
     """
+    claim(out_dir, cfg.model_dump(mode="json"), overwrite=overwrite)
     tasks = build_tasks(cfg) if tasks is None else tasks
     learner = build_learner(cfg, tasks, meta) if learner is None else learner
     print_meta: Any = cfg.method.meta if meta is None else meta
@@ -176,4 +189,5 @@ def run_experiment(
         progress=progress,
         after_task=after_task,
         on_epoch=on_epoch,
+        keep_checkpoints=keep_checkpoints,
     )

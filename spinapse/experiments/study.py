@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import statistics
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from tqdm import tqdm
 from spinapse.config import ExperimentConfig
 from spinapse.experiments.continual import ContinualResult
 from spinapse.experiments.experiment import build_tasks, run_experiment, set_threads
-from spinapse.experiments.report import write_results
+from spinapse.experiments.report import percent, write_results
 from spinapse.io import write_json
 
 Job = tuple[int, str, float | list[float]]
@@ -43,7 +42,6 @@ def _one_run(
     set_threads(threads)
     cfg = ExperimentConfig.model_validate(cfg_json).model_copy(update={"seed": seed})
     out = cfg.out_dir() / f"seed-{seed}"
-    start = time.perf_counter()
     result = run_experiment(
         cfg,
         label,
@@ -54,7 +52,8 @@ def _one_run(
         progress=progress,
         on_epoch=None if queue is None else (lambda: queue.put(1)),
     )
-    return result.to_dict(), round(time.perf_counter() - start, 1)
+    # result.seconds sums every session of a resumed run (kept in its checkpoints).
+    return result.to_dict(), round(result.seconds, 1)
 
 
 def task_count(cfg: ExperimentConfig) -> int:
@@ -120,8 +119,8 @@ def run_jobs(
 def mean_sd(values: list[float]) -> str:
     """``"mean ± sd"`` with one decimal (the value alone for one element)."""
     if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+        return percent(values[0])
+    return f"{percent(statistics.mean(values))} ± {percent(statistics.stdev(values))}"
 
 
 def seed_folder(base: ExperimentConfig, seed: int) -> Path:
@@ -152,12 +151,14 @@ def summary(per_seed: dict[int, dict[str, ContinualResult]], labels: list[str]) 
     seeds = list(per_seed)
     doc: dict = {"seeds": seeds, "runs": {}}
     for label in labels:
-        finals = [[100 * a for a in per_seed[s][label].final()] for s in seeds]
+        # Percentages of counts over a test set: 6 decimals keep them exact and drop float
+        # noise (14.649999999999999).
+        finals = [[round(100 * a, 6) for a in per_seed[s][label].final()] for s in seeds]
         doc["runs"][label] = {
             "final_percent": finals,
             # None, not 0.0, when there is no earlier task to average.
             "mean_previous_percent": [
-                sum(f[:-1]) / (len(f) - 1) if len(f) > 1 else None for f in finals
+                round(sum(f[:-1]) / (len(f) - 1), 6) if len(f) > 1 else None for f in finals
             ],
             "last_percent": [f[-1] for f in finals],
         }
