@@ -9,7 +9,7 @@ A card looks like this (the values are converted to SI on loading)::
     description = "..."
 
     [mtj_read]
-    RA = { value = 9.8, unit = "Ohm*um^2", source = "devices.md: RA 9.8 Ohm.um^2 ..." }
+    RA = { value = 9.8, unit = "Ohm*um^2", source = "... Zhang et al., IEEE TED 59, 819 (2012)" }
 
 Sections and fields are fixed by :data:`SCHEMA`; every field must have a ``value`` (number), a
 ``unit`` (any prefix of the field's SI unit, see :mod:`spinapse.behavioral.units`) and a non-empty

@@ -2,9 +2,12 @@
 
 For an ``mtj_synapse`` card:
 
-- ``psw_vs_amplitude.csv/.png``: switching probability against pulse current (0.5 to 2 Ic0) for
-  pulse widths 1, 10 and 100 ns: the analytic probability of the nominal device and the flip
-  frequency of an array of ``devices`` devices (with the card's device-to-device spread);
+- ``psw_vs_amplitude.csv/.png``: switching probability against pulse current (0.5 to 4 Ic0) for
+  pulse widths 1, 10 and 100 ns: the analytic probability of the nominal device (line) and the
+  flip frequency of an array of ``devices`` devices with the card's device-to-device spread
+  (points of the same colour). Up to 4 Ic0 so that the precessional branch is visible: with
+  the shipped cards' damping and moment (Sun, Phys. Rev. B 62, 570 (2000)), a 1 ns pulse at
+  2 Ic0 is far from certain (docs/devices.md, "Checking the precessional branch");
 - ``rv_curves.csv/.png``: R_P and R_AP(V) from -1 V to 1 V;
 - ``psw_vs_c.csv/.png``: switching probability of a pulse of the c = 0 critical current (10 ns)
   against the hidden state c (analytic nominal device and array frequency).
@@ -12,8 +15,9 @@ For an ``mtj_synapse`` card:
 For a ``domain_wall_synapse`` card:
 
 - ``dw_conductance_vs_pulses.csv/.png``: read conductance of a wall after each of 8 positive then
-  8 negative pulses (8 ns) at three current densities (below the end thresholds, above all
-  thresholds, below the centre threshold);
+  8 negative pulses (8 ns) at three current densities, in rising order: below every depinning
+  threshold (the wall never moves), between the centre and the end thresholds (it stops at the
+  end notches), above every threshold;
 - ``rv_curves.csv/.png``: read resistance with the wall at either end of the window.
 """
 
@@ -44,21 +48,24 @@ def _write_csv(path: Path, header: list[str], rows: list[list[float]]) -> Path:
 
 
 def _plot(path: Path, series, xlabel: str, ylabel: str, title: str, logy=False) -> Path:
+    """One panel; ``series`` holds ``(x, y, label, style)`` or ``(x, y, label, style, colour)``
+    (an analytic line and its Monte-Carlo points share a colour). The legend sits to the right
+    of the axes, off the data."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for x, y, label, style in series:
-        ax.plot(x, y, style, label=label)
+    fig, ax = plt.subplots(figsize=(8.2, 4))
+    for x, y, label, style, *colour in series:
+        ax.plot(x, y, style, label=label, ms=4, color=colour[0] if colour else None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     if logy:
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -89,9 +96,9 @@ def characterize_mtj(card: DeviceCard, out: Path, devices: int, seed: int) -> li
         ic0 = probe.sot.Ic0
     else:
         ic0 = float(mtj_switching.critical_current_stt(sw.Delta0, sw.alpha, sw.eta, sw.T))
-    ratios = torch.linspace(0.5, 2.0, 31, dtype=torch.float64)
+    ratios = torch.linspace(0.5, 4.0, 71, dtype=torch.float64)
     rows, series = [], []
-    for width in WIDTHS_S:
+    for k, width in enumerate(WIDTHS_S):
         p_an = _nominal_psw(probe, ratios * ic0, width, zero)
         p_mc = []
         for r in ratios.tolist():
@@ -99,8 +106,11 @@ def characterize_mtj(card: DeviceCard, out: Path, devices: int, seed: int) -> li
             p_mc.append(float(arr.write(None, -1, r * ic0, width).double().mean()))
         for r, a, m in zip(ratios.tolist(), p_an.tolist(), p_mc):
             rows.append([width, r * ic0, r, a, m])
-        label = f"{width * 1e9:g} ns"
-        series += [(ratios, p_an, f"{label} analytic", "-"), (ratios, p_mc, f"{label} array", "o")]
+        label, colour = f"{width * 1e9:g} ns", f"C{k}"
+        series += [
+            (ratios, p_an, f"{label}, nominal device", "-", colour),
+            (ratios, p_mc, f"{label}, {devices} devices", "o", colour),
+        ]
     paths = [
         _write_csv(
             out / "psw_vs_amplitude.csv",
@@ -110,7 +120,7 @@ def characterize_mtj(card: DeviceCard, out: Path, devices: int, seed: int) -> li
         _plot(
             out / "psw_vs_amplitude.png",
             series,
-            f"I / Ic0 (Ic0 = {ic0 * 1e6:.1f} uA at c = 0)",
+            f"I / Ic0 (Ic0 = {ic0 * 1e6:.1f} µA at c = 0)",
             "P_sw",
             f"{card.name}: switching probability (P -> AP)",
         ),
@@ -131,7 +141,7 @@ def characterize_mtj(card: DeviceCard, out: Path, devices: int, seed: int) -> li
             out / "rv_curves.png",
             [(v, r_p, "P", "-"), (v, r_ap, "AP", "-")],
             "V (V)",
-            "R (ohm)",
+            "R (Ω)",
             f"{card.name}: R-V",
         )
     )
@@ -160,7 +170,7 @@ def characterize_mtj(card: DeviceCard, out: Path, devices: int, seed: int) -> li
             [(cs, p_an, "analytic", "-"), (cs, p_mc, "array", "o")],
             "hidden state c",
             "P_sw",
-            f"{card.name}: {ic0 * 1e6:.1f} uA, 10 ns pulse against c",
+            f"{card.name}: {ic0 * 1e6:.1f} µA, 10 ns pulse against c",
         )
     )
     return paths
@@ -169,14 +179,16 @@ def characterize_mtj(card: DeviceCard, out: Path, devices: int, seed: int) -> li
 def characterize_dw(card: DeviceCard, out: Path) -> list[Path]:
     dw = DomainWall.from_card(card)
     thr = dw.thresholds()
+    lo, hi = float(thr.min()), float(thr.max())
+    # Rising order, each with where it sits against the notches' depinning thresholds.
     densities = (
-        float(0.5 * (thr.min() + thr.max())),
-        float(1.05 * thr.max()),
-        float(0.9 * thr.min()),
+        (0.9 * lo, "below every depinning threshold"),
+        (0.5 * (lo + hi), "above the centre, below the end thresholds"),
+        (1.05 * hi, "above every depinning threshold"),
     )
     width, n_pulses = 8e-9, 8
     rows, series = [], []
-    for j in densities:
+    for j, where in densities:
         level = torch.tensor([int(dw.level_init)], dtype=torch.int64)
         xs, gs = [0], [float(dw.conductance(level, dw.V_read))]
         rows.append([j, 0, 0, int(level), gs[0]])
@@ -187,7 +199,7 @@ def characterize_dw(card: DeviceCard, out: Path) -> list[Path]:
             rows.append([j, k, sign * j, int(level), g])
             xs.append(k)
             gs.append(g)
-        series.append((xs, [g * 1e6 for g in gs], f"|J| = {j:.3g} A/m^2", "o-"))
+        series.append((xs, [g * 1e6 for g in gs], f"|J| = {j:.3g} A/m²: {where}", "o-"))
     paths = [
         _write_csv(
             out / "dw_conductance_vs_pulses.csv",
@@ -198,7 +210,7 @@ def characterize_dw(card: DeviceCard, out: Path) -> list[Path]:
             out / "dw_conductance_vs_pulses.png",
             series,
             f"pulse number ({n_pulses} positive, then {n_pulses} negative; {width * 1e9:g} ns)",
-            "G (uS)",
+            "G (µS)",
             f"{card.name}: conductance against pulse count",
         ),
     ]
@@ -218,7 +230,7 @@ def characterize_dw(card: DeviceCard, out: Path) -> list[Path]:
             out / "rv_curves.png",
             [(v, r_p, "wall at x_min (P)", "-"), (v, r_ap, "wall at x_max (AP)", "-")],
             "V (V)",
-            "R (ohm)",
+            "R (Ω)",
             f"{card.name}: R-V",
         )
     )

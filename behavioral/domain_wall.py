@@ -1,6 +1,6 @@
 """Multi-level domain-wall (DW) synapse: notched track, depinning, velocity, conductance.
 
-Re-derived from the forms in devices.md (kinematic model of Edwards ... Incorvia, Friedman 2025;
+Re-derived from the published forms (kinematic model of Edwards ... Incorvia, Friedman 2025;
 notched DW-MTJ synapses, Leonard et al., APL 118, 202405, 2021; rising depinning thresholds as
 built-in metaplasticity, Kaur & Pramanik, arXiv 2501.15102):
 

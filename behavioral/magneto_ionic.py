@@ -1,6 +1,6 @@
 """Magneto-ionic hidden state ``c`` in [0, 1]: non-volatile, gate-driven, coupled to Delta and Ic0.
 
-Model (devices.md; rate range after Fassatoui et al., Small 2021; anisotropy range after Bauer et
+Model (rate range after Fassatoui et al., Small 2021; anisotropy range after Bauer et
 al., Nat. Mater. 2015):
 
 - ``tau_MI(V_g) = tau_ref exp(-(|V_g| - V_ref) / V_0)``;

@@ -1,6 +1,7 @@
 """MTJ read path: R_P from RA and area, bias-dependent TMR, R_AP(V), conductance, read noise.
 
-Equations (devices.md; BUAA-spinlib STT-VCMA-MTJ Verilog-A model, utinclab Stochastic_MTJ_Model):
+Equations (Zhang et al., IEEE TED 59(3):819, 2012; spinlib STT-VCMA-MTJ Verilog-A model of
+Beihang University; utinclab Stochastic_MTJ_Model):
 
 - ``R_P = RA / area`` with ``area = pi d^2 / 4``;
 - ``TMR(V) = TMR0 / (1 + V^2 / V_h^2)``;  ``R_AP(V) = R_P (1 + TMR(V))``;

@@ -14,7 +14,8 @@ rate ``1 / tau0`` that the thermal law reaches at ``I = Ic0``, so the rate is co
 A pulse of width ``t`` switches with ``P_sw = 1 - exp(-t rate)`` (Poisson escape). ``I`` is the
 current that drives towards the other state: a pulse of the wrong polarity has ``I < 0`` and only
 stabilises. Critical current of an STT junction: ``Ic0 = 4 e alpha k_B T Delta / (hbar eta)``
-(devices.md: alpha 0.02, eta 0.5, Delta 40 give about 40 uA). SOT: ``Ic0 = Jc0 w_hm t_hm``.
+(Zhang et al., IEEE TED 59(3):819, 2012; alpha 0.02, eta 0.5, Delta 40 give 40 uA). SOT:
+``Ic0 = Jc0 w_hm t_hm``.
 
 Functions take tensors (any shape, broadcasting) in SI units: A, s, 1/s, K.
 """
@@ -116,7 +117,8 @@ class SOTWrite:
     """SOT write line of a card's ``[sot]`` section (SI units).
 
     The write current flows in a heavy-metal line under the free layer; the critical current is
-    ``Ic0 = Jc0 w_hm t_hm`` at ``c = 0`` (devices.md: Jc0 about 5e11 A/m^2) and scales with Delta
+    ``Ic0 = Jc0 w_hm t_hm`` at ``c = 0`` (Jc0 of order 1e11-1e12 A/m^2 in Ta/CoFeB, Liu et al.,
+    Science 336, 555, 2012) and scales with Delta
     like the STT one. Write energy ``I^2 R_hm t`` with ``R_hm = rho_hm L_hm / (w_hm t_hm)``.
     """
 

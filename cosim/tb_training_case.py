@@ -174,7 +174,8 @@ def run_training_cosim(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: one co-simulation run; prints its measurements as JSON (and ``--out``)."""
+    """Command line: one co-simulation run; prints its measurements as JSON (and ``--out``),
+    then a one-line verdict."""
     import argparse
     import dataclasses
 
@@ -193,7 +194,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write_json(args.out, out)
     print(json.dumps(out, indent=2, sort_keys=True))
+    print(verdict(out, args.mode, args.steps))
     return 0
+
+
+def verdict(out: dict, mode: str, steps: int) -> str:
+    """The one line a reader looks for: ``PASS`` when the RTL matched the integer golden model
+    bit for bit (the testbench checks every step and the final state) and its write counters
+    equal the golden model's, else ``FAIL`` with what differed."""
+    rtl, gold = out.get("counters", {}), out.get("golden_counters", {})
+    counts = ", ".join(f"{k} {rtl.get(k)}" for k in ("writes", "retries", "failures"))
+    bad = list(out.get("mismatches", [])) + [
+        f"{k}: rtl {rtl.get(k)}, golden {v}" for k, v in gold.items() if rtl.get(k) != v
+    ]
+    if bad:
+        return f"FAIL: {mode} mode, {steps} steps: " + "; ".join(bad)
+    return (
+        f"PASS: {mode} mode, {steps} steps: RTL bit-exact against the integer golden model "
+        f"(W_h, M, W_b, thresholds, predictions); {counts} as in the golden model; "
+        f"{out.get('cycles_per_step', 0):.0f} cycles per step"
+    )
 
 
 if __name__ == "__main__":

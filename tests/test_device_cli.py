@@ -16,7 +16,7 @@ def test_list_and_show(capsys):
     assert "mtj_mi_stt" in out and "dw_notched" in out and "mtj_mi_sot" in out
     assert main(["device", "show", "mtj_mi_stt"]) == 0
     out = capsys.readouterr().out
-    assert "RA                 9.8e-12" in out and "source: devices.md" in out
+    assert "RA                 9.8e-12" in out and "source: design value" in out and "(2012)" in out
 
 
 def test_show_bad_card_is_clean_error(tmp_path, capsys):

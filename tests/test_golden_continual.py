@@ -12,6 +12,7 @@ import torch
 
 from spinapse.cli import main
 from spinapse.config import load_config
+from spinapse.errors import UsageError
 from spinapse.experiments.continual import run_continual, task_generator
 from spinapse.experiments.experiment import build_learner, build_tasks, run_experiment
 
@@ -129,10 +130,18 @@ def test_resume_refuses_another_configuration(tmp_path):
     cfg = tiny_config(tmp_path, "tasks.count=2")
     run_experiment(cfg, "m=3", cfg.out_dir(), progress=False)
     other = tiny_config(tmp_path, "tasks.count=2", "train.lr=0.01")
+    # The folder belongs to the first configuration: refused before any work, with or without
+    # --resume, naming the field that differs.
+    for resume in (True, False):
+        with pytest.raises(
+            UsageError, match=r"another configuration \(train\.lr: 0\.005 -> 0\.01\)"
+        ):
+            run_experiment(other, "m=3", other.out_dir(), resume=resume, progress=False)
+    # The checkpoints themselves still refuse a resume from another configuration.
     with pytest.raises(ValueError, match="different configuration"):
-        run_experiment(other, "m=3", other.out_dir(), resume=True, progress=False)
-    # Without --resume the old checkpoints are cleared and the run starts afresh.
-    fresh = run_experiment(other, "m=3", other.out_dir(), progress=False)
+        run_experiment(other, "m=3", other.out_dir(), resume=True, overwrite=True, progress=False)
+    # --overwrite: the old checkpoints are cleared and the run starts afresh.
+    fresh = run_experiment(other, "m=3", other.out_dir(), overwrite=True, progress=False)
     assert len(fresh.acc) == 2
 
 
