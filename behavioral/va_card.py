@@ -59,6 +59,16 @@ def va_parameters(card: DeviceCard) -> tuple[str, dict[str, float]]:
     return "metaplastic_synapse", params
 
 
+def _real(x: float) -> str:
+    """A Verilog-A real literal: 12 significant digits, always with a point or an exponent
+    (``5e+11``, not ``500000000000``, an integer literal that overflows)."""
+    if x != 0 and not 1e-4 <= abs(x) < 1e5:
+        mantissa, exponent = f"{x:.11e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    text = f"{x:.12g}"
+    return text if any(c in text for c in ".en") else f"{text}.0"
+
+
 def card_va(card: DeviceCard) -> tuple[str, str, list[str]]:
     """Verilog-A text of ``card``'s model with the card's values as parameter defaults.
 
@@ -86,7 +96,7 @@ def card_va(card: DeviceCard) -> tuple[str, str, list[str]]:
         if m:
             name = m.group(2)
             if name in params:
-                line = f"{m.group(1)}{name}{m.group(3)}{params[name]:.12g}{m.group(5)}"
+                line = f"{m.group(1)}{name}{m.group(3)}{_real(params[name])}{m.group(5)}"
                 seen.add(name)
             else:
                 kept.append(name)

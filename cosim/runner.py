@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import warnings
 import zlib
 from collections.abc import Mapping, Sequence
@@ -216,9 +217,11 @@ def run_cocotb(
     build_dir = sim_build_root() / (name + suffix)
     source = build_dir / f"{toplevel}.v"
     _write_if_changed(source, verilog)
-    # Amaranth's Verilog widens and truncates operands on purpose; Verilator's width lint on it
-    # is thousands of lines of noise that bury the test's own output.
-    args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3", *build_args]
+    # Amaranth's Verilog widens and truncates operands on purpose, and declares some memories
+    # with ascending ranges; Verilator's width and ASCRANGE lint on it is noise that buries the
+    # test's own output.
+    args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-ASCRANGE", "-O3"]
+    args += build_args
     if waves:
         if fst_supported():
             args.append("--trace-fst")
@@ -272,4 +275,10 @@ def run_cocotb(
             f"cocotb {test_module} on {name}: {n_failed} of {n_tests} tests failed "
             f"(seed {seed}); results in {results}"
         )
+    if waves:
+        # Say where the waveform went and how large it is: a long run writes gigabytes.
+        for dump in (build_dir / "dump.fst", build_dir / "dump.vcd"):
+            if dump.is_file():
+                size = dump.stat().st_size / 1e6
+                print(f"waveform: {dump} ({size:.1f} MB)", file=sys.stderr)
     return results

@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         # A result folder or file that cannot be written (read-only disk, a file where a
         # folder should be): the path and the reason, not a traceback.
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"spinapse {args.verb}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        why = exc.strerror or str(exc)
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            why = "a file stands where a folder is needed; choose another output path"
+        print(f"spinapse {args.verb}: error: {where}{why}", file=sys.stderr)
         return 2
 
 

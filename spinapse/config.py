@@ -359,8 +359,25 @@ def _format_error(exc: ValidationError, source: str) -> str:
             hint = _did_you_mean(err["loc"])
             lines.append(f"{field}: unknown field{hint} ('spinapse train --help' lists them)")
             continue
-        lines.append(f"{field}: {err['msg']} (got {err.get('input')!r})")
+        allowed = _field_info(err["loc"])
+        rule = f"; allowed: {_allowed(allowed)}" if allowed is not None else ""
+        lines.append(f"{field}: {err['msg']}{rule} (got {err.get('input')!r})")
     return f"invalid configuration in {source}: " + "; ".join(lines)
+
+
+def _field_info(loc: tuple):
+    """The FieldInfo at ``loc`` (``("train", "epochs")``) when it states its own allowed
+    values (``json_schema_extra["allowed"]``), else None."""
+    model: Any = ExperimentConfig
+    info = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            break
+        info = fields[part]
+        model = info.annotation
+    extra = getattr(info, "json_schema_extra", None)
+    return info if isinstance(extra, dict) and "allowed" in extra else None
 
 
 def validate(raw: dict[str, Any], source: str = "configuration") -> ExperimentConfig:

@@ -59,7 +59,7 @@ def test_permutation_determinism():
 
 def test_permuted_tasks_content(digits):
     tasks = permuted_tasks(digits, 4, seed=2)
-    assert [t.name for t in tasks] == ["permuted-0", "permuted-1", "permuted-2", "permuted-3"]
+    assert [t.name for t in tasks] == ["permuted-1", "permuted-2", "permuted-3", "permuted-4"]
     x0, y0 = tasks[0].train()
     assert torch.equal(x0, digits.x_train) and torch.equal(y0, digits.y_train)
     x2, y2 = tasks[2].test()

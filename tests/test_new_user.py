@@ -9,7 +9,6 @@ under a minute; the interrupt test uses a real process and a real SIGINT.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -179,13 +178,22 @@ def test_percent_prints_one_digit_for_one_value():
 
 
 def test_ctrl_c_prints_how_to_resume_and_resume_finishes_the_run(tmp_path):
-    # 20 tasks of 2 epochs: long enough (seconds) that the signal lands inside the task loop.
-    sets = ["model.hidden=[32]", "train.epochs=2", "data.n_train=600", "tasks.count=20"]
+    # 6 tasks of 20 short epochs: about a second of work after the first checkpoint, so the
+    # signal lands inside the task loop (the start-up of each process costs more).
+    sets = ["model.hidden=[32]", "train.epochs=20", "data.n_train=600", "tasks.count=6"]
     sets.append(f'results_dir="{tmp_path.as_posix()}"')
     cmd = [sys.executable, "-m", "spinapse", "train", "--no-progress"]
     for s in sets:
         cmd += ["--set", s]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As from a terminal: SIGINT at its default (a test run in the background inherits it
+    # ignored, and Python then installs no KeyboardInterrupt handler).
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     first = tmp_path / "default" / "checkpoints" / "m=4.5" / "task-0.pt"
     while not first.exists() and proc.poll() is None:
         time.sleep(0.05)
@@ -198,13 +206,10 @@ def test_ctrl_c_prints_how_to_resume_and_resume_finishes_the_run(tmp_path):
     assert err.rstrip().endswith("--resume")
     assert not (tmp_path / "default" / "results.json").exists()
     again = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, check=True)
-    assert "after 20 tasks" in again.stdout
+    assert "after 6 tasks" in again.stdout
     resumed = json.loads((tmp_path / "default" / "results.json").read_text())["runs"]
     # The resumed run equals one that was never interrupted.
-    fresh = subprocess.run(
-        [*cmd, "--set", "name=fresh"], capture_output=True, text=True, check=True, env=os.environ
-    )
-    assert fresh.returncode == 0
+    assert main([*cmd[3:], "--set", "name=fresh"]) == 0
     assert json.loads((tmp_path / "fresh" / "results.json").read_text())["runs"] == resumed
 
 
@@ -239,3 +244,30 @@ def test_device_va_writes_the_card_values_as_parameter_defaults(name, tmp_path, 
             assert defaults[key.lower()] == pytest.approx(value, rel=1e-11), key
             checked += 1
     assert checked >= (20 if card.kind == "mtj_synapse" else 17)
+
+
+def test_sun_branch_matches_the_macrospin_relaxation_time():
+    # Sun, Phys. Rev. B 62, 570 (2000): the code's prefactor against an independent route, the
+    # LLG relaxation time tau_D = 1 / (alpha gamma mu0 Hk) of the same free layer (macrospin,
+    # mu0 Hk = 2 Delta kB T / (Ms V)), with the card's eta in place of P / (1 + P^2).
+    import math
+
+    from spinapse.behavioral.mtj_read import MTJRead
+    from spinapse.behavioral.mtj_switching import (
+        MTJSwitching,
+        critical_current_stt,
+        sun_prefactor,
+    )
+
+    card = load_card("mtj_mi_stt")
+    sw, rd = MTJSwitching.from_card(card), MTJRead.from_card(card)
+    k_sun = float(sun_prefactor(sw.Delta0, sw.P_spin, sw.moment(rd.area)))
+    ic0 = float(critical_current_stt(sw.Delta0, sw.alpha, sw.eta, sw.T))
+    mean_time_2ic0 = 1.0 / (k_sun * ic0)
+    gamma, kb = 1.76085963e11, 1.380649e-23
+    mu0_hk = 2 * sw.Delta0 * kb * sw.T / (sw.Ms * sw.t_F * rd.area)
+    tau_d = 1.0 / (sw.alpha * gamma * mu0_hk)
+    log_term = 0.5772156649 + math.log(math.pi**2 * sw.Delta0 / 4)
+    eta_sun = sw.P_spin / (1 + sw.P_spin**2)
+    assert mean_time_2ic0 == pytest.approx(tau_d * log_term / 2 * sw.eta / eta_sun, rel=1e-3)
+    assert mean_time_2ic0 == pytest.approx(7.06e-9, rel=1e-3)  # docs/devices.md

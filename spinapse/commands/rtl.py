@@ -41,7 +41,7 @@ def _generate(args: argparse.Namespace) -> int:
     config = load_engine_config(args.config) if args.config else default_engine_config()
     if not args.name.isidentifier():
         raise ValueError(f"--name must be a Verilog identifier, got {args.name!r}")
-    check_writable(Path(args.output).parent, field="--output")
+    check_writable(Path(args.output).parent, field="--output", hint="-o FOLDER/engine.v")
     # Conversion of the default engine takes minutes on a busy core: say so before it starts.
     bits = sum(f.n_in * f.n_out for f in config.layers)
     print(

@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     # Heavy imports here, not at module level: 'spinapse --help' does not load torch.
     from spinapse.config import load_config
-    from spinapse.experiments.continual import ContinualResult
+    from spinapse.experiments.checkpoint import prune_checkpoints
+    from spinapse.experiments.continual import ContinualResult, checkpoint_folder
     from spinapse.experiments.experiment import build_tasks, set_threads
     from spinapse.experiments.output import claim
     from spinapse.experiments.report import summary_table
@@ -87,6 +88,10 @@ def main(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.no_progress,
     )
+    if args.checkpoints == "last":
+        for seed in seeds:
+            for label in labels:
+                prune_checkpoints(checkpoint_folder(seed_folder(base, seed), label))
     per_seed: dict[int, dict[str, ContinualResult]] = {}
     for seed in seeds:
         runs = {label: done[(seed, label)][0] for label in labels}

@@ -152,6 +152,10 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError("--mode needs --synapse CARD (see 'spinapse device list')")
         overrides.append(f"synapse.mode={json.dumps(args.mode)}")
     cfg = load_config(args.config, overrides)
+    if cfg.synapse.card:  # a missing or bad card is reported before the folder is touched
+        from spinapse.behavioral.card import load_card
+
+        load_card(cfg.synapse.card)
     out = cfg.out_dir()
     # Before any work: the folder is writable and holds no other configuration's results.
     claim(out, cfg.model_dump(mode="json"), overwrite=args.overwrite)

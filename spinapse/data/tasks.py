@@ -78,7 +78,8 @@ def pixel_permutation(n_pixels: int, seed: int, task: int) -> torch.Tensor:
 
 
 def permuted_tasks(images: ImageSet, count: int, seed: int) -> list[Task]:
-    """``count`` permuted-pixel tasks over ``images``; task 0 is unpermuted.
+    """``count`` permuted-pixel tasks over ``images``, named ``permuted-1`` ... ``permuted-<count>``
+    (numbered from 1, as every table prints them); the first is unpermuted.
 
     Raises
     ------
@@ -89,7 +90,7 @@ def permuted_tasks(images: ImageSet, count: int, seed: int) -> list[Task]:
         raise ValueError(f"tasks.count must be >= 1, got {count}")
     return [
         Task(
-            f"permuted-{k}",
+            f"permuted-{k + 1}",
             images,
             None if k == 0 else pixel_permutation(images.in_features, seed, k),
         )

@@ -68,3 +68,13 @@ def clear_checkpoints(folder: str | os.PathLike[str]) -> None:
         for p in root.iterdir():
             if _NAME.match(p.name):
                 p.unlink()
+
+
+def prune_checkpoints(folder: str | os.PathLike[str]) -> None:
+    """Keep only the highest-numbered ``task-<i>.pt`` in ``folder`` (all ``--resume`` needs)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return
+    found = sorted((int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name)))
+    for _, path in found[:-1]:
+        path.unlink()

@@ -4,9 +4,11 @@
   bad ``results_dir`` (``/dev/null/x``, a read-only disk) stops at once instead of after hours
   of training.
 - :func:`claim`: a result folder belongs to one configuration. Its ``config.json`` (written
-  before work starts) records it; a later run with another configuration into the same folder is
-  refused with the fields that differ, unless it is allowed to replace the old results. The same
-  configuration may run again (it gives the same files) or ``--resume``.
+  before work starts) records it; a later run with another configuration into a folder that
+  holds results (``results.json``, ``summary.json`` or checkpoints of an interrupted run) is
+  refused with the fields that differ, unless it is allowed to replace them. The same
+  configuration may run again (it gives the same files) or ``--resume``; a claim whose run
+  failed before writing anything does not block the next one.
 """
 
 from __future__ import annotations
@@ -25,25 +27,46 @@ CLAIM = "config.json"
 """Name of the file that records the configuration a result folder belongs to."""
 
 
-def check_writable(folder: str | os.PathLike[str], field: str = "results_dir") -> Path:
+def check_writable(
+    folder: str | os.PathLike[str],
+    field: str = "results_dir",
+    hint: str = "--set results_dir=results",
+) -> Path:
     """Create ``folder`` (and its parents) and check that a file can be written in it.
+
+    ``field`` names the setting the folder comes from, ``hint`` how to choose another.
 
     Raises
     ------
     UsageError
-        Naming ``field``, the folder and the operating system's reason.
+        Naming ``field``, the folder and the reason (a file where a folder is needed, no
+        permission, read-only file system, ...).
     """
     path = Path(folder)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(
+            f"{field}: cannot write results into {path}: a file stands where a folder is "
+            f"needed; choose another folder ({hint})"
+        ) from None
     except OSError as exc:
         raise UsageError(
             f"{field}: cannot write results into {path} ({exc.strerror or exc}); "
-            f"choose a writable folder, e.g. --set {field}=results"
+            f"choose a writable folder ({hint})"
         ) from None
     return path
+
+
+def has_results(folder: str | os.PathLike[str]) -> bool:
+    """True when ``folder`` holds result files or checkpoints of a run."""
+    path = Path(folder)
+    if (path / "results.json").is_file() or (path / "summary.json").is_file():
+        return True
+    ckpt = path / "checkpoints"
+    return ckpt.is_dir() and any(ckpt.glob("*/task-*.pt"))
 
 
 def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -89,7 +112,7 @@ def claim(
     """
     path = check_writable(folder)
     record = path / CLAIM
-    if record.is_file() and not overwrite:
+    if record.is_file() and not overwrite and has_results(path):
         try:
             old = json.loads(record.read_text("utf-8")).get("config", {})
         except (OSError, ValueError):
