@@ -269,5 +269,31 @@ def test_sun_branch_matches_the_macrospin_relaxation_time():
     tau_d = 1.0 / (sw.alpha * gamma * mu0_hk)
     log_term = 0.5772156649 + math.log(math.pi**2 * sw.Delta0 / 4)
     eta_sun = sw.P_spin / (1 + sw.P_spin**2)
-    assert mean_time_2ic0 == pytest.approx(tau_d * log_term / 2 * sw.eta / eta_sun, rel=1e-3)
+    # 2e-3: Sun's prefactor takes g = 2 (mu_B / e); the electron's gamma has g = 2.0023.
+    assert mean_time_2ic0 == pytest.approx(tau_d * log_term / 2 * sw.eta / eta_sun, rel=2e-3)
     assert mean_time_2ic0 == pytest.approx(7.06e-9, rel=1e-3)  # docs/devices.md
+
+
+def test_characterize_help_lists_defaults_and_outputs(capsys):
+    with pytest.raises(SystemExit):
+        main(["device", "characterize", "--help"])
+    text = capsys.readouterr().out
+    assert "(default: 2000)" in text and "(default: 0)" in text
+    assert "results/device/<card name>/" in text
+    for name in ("psw_vs_amplitude", "rv_curves", "psw_vs_c", "dw_conductance_vs_pulses"):
+        assert f"{name}.csv/.png" in text
+
+
+def test_training_cosim_verdict_line():
+    from spinapse.cosim.tb_training_case import verdict
+
+    same = {"writes": 7010, "retries": 0, "failures": 0}
+    out = {"counters": same, "golden_counters": same, "mismatches": [], "cycles_per_step": 4124.4}
+    assert verdict(out, "digital", 500).startswith(
+        "PASS: digital mode, 500 steps: RTL bit-exact against the integer golden model"
+    )
+    bad = {**out, "golden_counters": {**same, "writes": 7011}}
+    assert (
+        verdict(bad, "digital", 500)
+        == "FAIL: digital mode, 500 steps: writes: rtl 7010, golden 7011"
+    )

@@ -25,8 +25,29 @@ def test_generate_writes_verilog_with_configured_ports(tmp_path, capsys):
     assert re.search(r"input \[31:0\] image__payload;", text)
     # 64->16: 4 input folds x 4 neuron folds = 16 cycles; 16->4: 2 x 2 = 4. Pipeline: one
     # image every max(16 + 4, 4 + 4, 2 beats) = 20 cycles against the ideal 16.
-    printed = capsys.readouterr().out
-    assert "cycles per image 20 (ideal 16, ratio 1.250" in printed
+    captured = capsys.readouterr()
+    assert "cycles per image 20 (ideal 16, ratio 1.250" in captured.out
+    # It says what it is doing before the (minutes-long, for the default) conversion starts.
+    assert captured.err.startswith("converting the 64-16-4 engine (1088 weight bits) to Verilog")
+
+
+def test_generate_help_documents_the_engine_table_and_the_shipped_example(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["rtl", "generate", "--help"])
+    text = capsys.readouterr().out
+    for key in ("widths = [", "pe = [", "simd = [", "in_width ="):
+        assert key in text
+    assert "spinapse/configs/inference_engine.toml" in text
+
+
+def test_generate_refuses_an_output_path_under_a_file(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["rtl", "generate", "-o", str(blocker / "e.v")]) == 2
+    err = capsys.readouterr().err
+    assert "--output: cannot write results into" in err and "a file stands where" in err
 
 
 def test_generate_refuses_folding_that_does_not_divide(tmp_path, capsys):

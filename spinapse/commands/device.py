@@ -75,7 +75,7 @@ domain_wall_synapse cards:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "device",
-        help="list, show and characterise device cards",
+        help="list, show and characterise device cards; write their Verilog-A",
         description="Device cards (TOML, SI units, sources) of the behavioural synapse models.",
     )
     sub = parser.add_subparsers(dest="device_cmd", metavar="COMMAND")

@@ -5,7 +5,9 @@ without metaplasticity (m = 0) and with the configured m, and prints the final a
 task for both, with the mean over all tasks but the last. The runs train in parallel worker
 processes (``--jobs``). With ``--seeds`` it repeats this per seed and prints the mean and
 standard deviation over seeds. Files go to ``results/<name>/seed-<s>/`` (results.json,
-accuracy.csv, curves.png, timing.json, checkpoints/) and ``results/<name>/summary.json``.
+accuracy.csv, curves.png, timing.json, config.json, checkpoints/) and
+``results/<name>/summary.json``; results of another configuration there are never replaced
+unless --overwrite is given.
 """
 
 from __future__ import annotations
