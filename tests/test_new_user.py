@@ -139,7 +139,7 @@ def test_device_mode_records_unused_fields_and_says_what_failed_writes_count(tmp
     doc = json.loads((tmp_path / "default" / "results.json").read_text())
     assert {"method.meta", "train.weight_decay", "synapse.max_tries"} <= set(doc["unused_fields"])
     dev = doc["runs"]["device-mtj_mi_stt"]["device"]
-    n = re.search(r"device write pulses (\d+) \((\d+) flips; (\d+) of them", out)
+    n = re.search(r"device writes (\d+) pulses \((\d+) flips; (\d+) of them", out)
     assert [int(g) for g in n.groups()] == [
         dev["device_writes"],
         dev["flips"],

@@ -129,7 +129,7 @@ def device_summary(report: dict) -> str:
     else:
         failed = f"{r['failed_writes']} writes still wrong after the last write-verify try"
     return (
-        f"device write pulses {r['device_writes']} ({r['flips']} flips; {failed}); "
+        f"device writes {r['device_writes']} pulses ({r['flips']} flips; {failed}); "
         f"write energy {r['write_energy_J']:.3e} J, gate energy {r['gate_energy_J']:.3e} J"
     )
 
