@@ -541,10 +541,14 @@ def unused_fields(cfg: ExperimentConfig) -> list[str]:
     Golden runs (``synapse.card = ""``) read no ``synapse.*`` setting; ``method.kind = "meta"``
     reads no ``ewc_*``, ``"ewc"`` no ``meta``; ``synapse.mode = "digital"`` reads none of the
     device-mode pulse settings; ``synapse.mode = "device"`` keeps no W_h, so it reads no
-    ``method.*``, no ``train.weight_decay`` and none of the write-verify settings. results.json
-    lists them under ``unused_fields``.
+    ``method.*``, no ``train.weight_decay`` and none of the write-verify settings;
+    ``batchnorm.momentum`` acts only with ``batchnorm.test_statistics = "running"``.
+    results.json lists them under ``unused_fields``.
     """
-    return list(_UNUSED[_run_kind(cfg)])
+    unused = list(_UNUSED[_run_kind(cfg)])
+    if cfg.batchnorm.test_statistics != "running":
+        unused.append("batchnorm.momentum")  # only the running averages use it
+    return unused
 
 
 def refuse_unused(cfg: ExperimentConfig, source: str = "configuration") -> None:
