@@ -100,6 +100,8 @@ class _DeviceLearnerBase:
         ]
         self.bn_copies: list[list[dict[str, torch.Tensor]]] = []
         self.log: list[dict[str, Any]] = []
+        # Training samples that reached a step: the denominator of energy per sample (plan).
+        self.train_samples = 0
         # Training set of the task in progress; its population statistics (measured with the
         # weights the devices hold) are stale after every epoch.
         self._current_x: torch.Tensor | None = None
@@ -142,6 +144,7 @@ class _DeviceLearnerBase:
             loss = F.cross_entropy(self.forward(x[idx], self.device_weights()), y[idx])
             loss.backward()
             self.step()
+            self.train_samples += int(idx.numel())
             total += float(loss.detach())
             batches += 1
         self._current_x, self._stale = x, True
@@ -200,6 +203,7 @@ class _DeviceLearnerBase:
             "reads": total["reads"],
             "read_energy_J": total["read_J"],
             "mean_c": [float(a.c.mean()) for a in self.arrays],
+            "train_samples": self.train_samples,
             "layers": layers,
         }
 
@@ -212,6 +216,7 @@ class _DeviceLearnerBase:
             ],
             "generator": self.generator.get_state(),
             "log": self.log,
+            "train_samples": self.train_samples,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -222,6 +227,7 @@ class _DeviceLearnerBase:
                 setattr(a, k, s[k].clone())
         self.generator.set_state(state["generator"])
         self.log = list(state["log"])
+        self.train_samples = int(state.get("train_samples", 0))
 
 
 class DigitalDeviceLearner(_DeviceLearnerBase):
