@@ -194,6 +194,9 @@ def make_plan(
             for mode in plan.modes
         },
         "write_attempt_cycles": cycles.WRITE_ATTEMPT_CYCLES,
+        # Pulses longer than a clock cycle stretch the step: rows are pulsed one after another.
+        "read_bound_s": sum(r for r, _ in shapes) * ops["read_time_s"],
+        "gate_bound_s": sum(r for r, _ in shapes) * plan.pulses.gate_width,
     }
 
     saving = None
@@ -210,8 +213,12 @@ def make_plan(
             "energy_per_sample_J": {m: by_mode[m]["per_sample_J"] for m in by_mode},
         }
 
-    scaling = []
     per_syn = {r["mode"]: r["per_sample_per_synapse_J"] for r in runs if r["widths"]}
+    # The runs' energy per synapse and sample, on this chip's synapse count.
+    array["energy_per_sample_J"] = {
+        mode: {k: v * array["devices"] for k, v in e.items()} for mode, e in per_syn.items()
+    }
+    scaling = []
     for w in plan.scaling:
         shapes_w = memory.layer_shapes(w)
         synapses = sum(r * c for r, c in shapes_w)

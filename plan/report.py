@@ -39,7 +39,7 @@ def summary_rows(p: dict[str, Any]) -> list[tuple[str, ...]]:
     lat = p["latency"]
     for mode, t in p["logic"]["training"].items():
         mem = p["memory"][mode]
-        run = next((r for r in p["runs"] if r["mode"] == mode), None)
+        energy = p["array"].get("energy_per_sample_J", {}).get(mode)
         rows.append(
             (
                 f"training, {mode}",
@@ -47,7 +47,7 @@ def summary_rows(p: dict[str, Any]) -> list[tuple[str, ...]]:
                 _n(mem["totals"].get("sram", 0)),
                 _area(mem["sram_area_um2"]),
                 _n(p["array"]["devices"]),
-                _si(run["per_sample_J"]["total"], "J") if run else "-",
+                _si(energy["total"], "J") if energy else "-",
                 _n(lat["training"][mode]["cycles_per_step"]),
                 f"{lat['training'][mode]['steps_per_s']:,.0f}",
             )
@@ -75,7 +75,7 @@ SUMMARY_HEAD = (
     "SRAM bits",
     "SRAM area",
     "synapses",
-    "energy / training sample",
+    "device energy / training sample",
     "cycles / step or image",
     "per s at clock",
 )
@@ -108,6 +108,9 @@ def markdown(p: dict[str, Any], plots: dict[str, str]) -> str:
         f"{_si(lat['clock_hz'], 'Hz')}.",
         "",
         "## Summary",
+        "",
+        "Device energy per training sample: the counted runs' energy per synapse and sample "
+        "times this chip's synapses (see Counted runs).",
         "",
         _table(SUMMARY_HEAD, summary_rows(p)),
         "",
@@ -276,10 +279,13 @@ def markdown(p: dict[str, Any], plots: dict[str, str]) -> str:
             "(no W_h datapath, no f_meta ROM, no write-verify).",
         ]
         if {"digital", "device"} <= set(e):
+            nets = {"-".join(map(str, r["widths"])) for r in p["runs"]}
             out.append(
                 f"- Device energy per training sample: {_si(e['digital']['total'], 'J')} "
-                f"(digital) against {_si(e['device']['total'], 'J')} (device), from the runs "
-                "above (same network and data; device mode pulses every step)."
+                f"(digital) against {_si(e['device']['total'], 'J')} (device) for the runs' "
+                f"network {', '.join(sorted(nets))}, from the runs "
+                "above (same network and data; device mode pulses every step). Not counted: "
+                "the SRAM accesses of W_h and M, which digital mode needs twice as many of."
             )
         out.append("")
     out += [

@@ -218,3 +218,15 @@ def test_plan_command_writes_the_report(tmp_path, capsys, cache, small_engine):
     bad.write_text("[plan]\nnode = '3nm'\n")
     assert main(["plan", "--config", str(bad), "-o", str(tmp_path / "b")]) == 2
     assert "plan.node" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["digital", "device"])
+def test_logic_fit_predicts_a_wider_engine(mode, tmp_path):
+    # The plan fits 784-8-10 and 784-16-10 and extrapolates; synthesise 784-32-10 and compare.
+    from spinapse.plan.logic import fit_training_logic
+
+    model = fit_training_logic(784, 10, [8, 16], mode, cache_dir=tmp_path)
+    wide = synthesize(training_verilog(784, 32, 10, mode, {}, tmp_path), TOP, tmp_path)
+    predicted = model.estimate([784, 32, 10])["total"]
+    assert abs(predicted - wide.transistors) / wide.transistors < 0.05, (predicted, wide)

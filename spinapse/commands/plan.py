@@ -1,10 +1,10 @@
 """``spinapse plan``: tape-out planning of the chip from the RTL, the device card and runs.
 
-Reads a plan (``--config FILE.toml`` with a ``[plan]`` table, or the packaged example), synthesises
+Reads a plan (--config FILE.toml with a [plan] table, or the packaged example), synthesises
 the engines with Yosys (generic CMOS, cached by content hash), adds the memories, the synapse
 array and its energies (device card physics), the counted runs' energy per training sample, the
-cycle model and a scaling table, and writes ``results/<name>/{plan.json, report.md,
-scaling_area.png, scaling_energy.png}``; prints the summary table.
+cycle model and a scaling table, and writes results/<name>/{plan.json, report.md,
+scaling_area.png, scaling_energy.png}; prints the summary table.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 import time
 
 from spinapse.errors import UsageError
+from spinapse.plan.memory import BIT_CELLS
 
 
 def main(args: argparse.Namespace) -> int:
@@ -29,14 +30,21 @@ def main(args: argparse.Namespace) -> int:
     if (out / "plan.json").exists() and not args.force:
         raise UsageError(f"{out / 'plan.json'} exists; use --force to replace it or --output DIR")
     start = time.perf_counter()
-    bar = tqdm(desc="plan", unit="step", disable=args.no_progress, leave=False)
+    steps = len(plan.modes) * len(set(plan.synth_hidden)) + (engine is not None)
+    bar = tqdm(total=steps, desc="synthesis", unit="design", disable=args.no_progress)
+
+    started = []
 
     def progress(line: str) -> None:
+        # Called before each design: the previous one is done.
+        if started:
+            bar.update(1)
+        started.append(line)
         bar.set_postfix_str(line)
-        bar.update(1)
 
     try:
         result = make_plan(plan, engine, base, cache_dir=args.cache, progress=progress)
+        bar.update(steps - bar.n)
     except RuntimeError as exc:
         raise UsageError(str(exc)) from None
     finally:
@@ -53,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tape-out plan: logic, memory, synapse energy, latency and scaling of the chip",
         description=__doc__.split("\n\n")[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="plan fields (their ranges and meaning): the packaged example, "
+        "spinapse/configs/plan.toml, and spinapse.plan.plan_config; SRAM nodes: "
+        + ", ".join(BIT_CELLS),
     )
     p.add_argument(
         "--config",
