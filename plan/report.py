@@ -44,6 +44,7 @@ def summary_rows(p: dict[str, Any]) -> list[tuple[str, ...]]:
             (
                 f"training, {mode}",
                 _n(t["estimate"]["total"]),
+                _area(t["sky130_cell_area_um2"]),
                 _n(mem["totals"].get("sram", 0)),
                 _area(mem["sram_area_um2"]),
                 _n(p["array"]["devices"]),
@@ -58,6 +59,7 @@ def summary_rows(p: dict[str, Any]) -> list[tuple[str, ...]]:
             (
                 "inference engine " + "-".join(map(str, inf["widths"])),
                 _n(inf["synth"]["transistors"]),
+                _area(inf["synth"]["sky130_cell_area_um2"]),
                 _n(inf["sram_bits"]),
                 _area(inf["sram_bits"] * p["node"]["bit_cell_um2"]),
                 "-",
@@ -72,6 +74,7 @@ def summary_rows(p: dict[str, Any]) -> list[tuple[str, ...]]:
 SUMMARY_HEAD = (
     "part",
     "logic transistors",
+    "logic cell area (sky130 stand-in)",
     "SRAM bits",
     "SRAM area",
     "synapses",
@@ -167,6 +170,9 @@ def markdown(p: dict[str, Any], plots: dict[str, str]) -> str:
         + ".",
         "",
         p["standard_cells"],
+        "Logic cell area in the summary: every generic gate as its drive-1 sky130_fd_sc_hd "
+        "cell (LEF sizes; cell area only, no routing; `plan/cell_area.py`), the training "
+        "estimate at the widest synthesised engine's area per transistor.",
         "",
         "## Memory",
         "",

@@ -84,10 +84,22 @@ class SynthResult:
         """Transistors of the whole design (top module with all submodules)."""
         return self.blocks[self.top].transistors
 
+    def cells(self) -> dict[str, int]:
+        """Cells of the whole design by type (each Amaranth submodule is instantiated once)."""
+        out: dict[str, int] = {}
+        for b in self.blocks.values():
+            for c, n in b.cells.items():
+                out[c] = out.get(c, 0) + n
+        return out
+
     def to_dict(self) -> dict:
+        from spinapse.plan.cell_area import sky130_cell_area_um2
+
         return {
             "top": self.top,
             "transistors": self.transistors,
+            "cells": self.cells(),
+            "sky130_cell_area_um2": sky130_cell_area_um2(self.cells()),
             "yosys": self.yosys,
             "blocks": {
                 k: {

@@ -230,3 +230,13 @@ def test_logic_fit_predicts_a_wider_engine(mode, tmp_path):
     wide = synthesize(training_verilog(784, 32, 10, mode, {}, tmp_path), TOP, tmp_path)
     predicted = model.estimate([784, 32, 10])["total"]
     assert abs(predicted - wide.transistors) / wide.transistors < 0.05, (predicted, wide)
+
+
+def test_sky130_stand_in_area_uses_the_lef_cell_sizes():
+    from spinapse.plan.cell_area import sky130_cell_area_um2
+
+    # sky130_fd_sc_hd LEF: nand2_1, nor2_1, inv_1 are 1.38 x 2.72 um; dfxtp_1 7.36 x 2.72 um.
+    cells = {"$_NAND_": 3, "$_NOR_": 2, "$_NOT_": 1, "$_DFF_P_": 4, "$mem_v2": 2}
+    assert sky130_cell_area_um2(cells) == pytest.approx(6 * 3.7536 + 4 * 20.0192, rel=1e-12)
+    with pytest.raises(ValueError, match=r"\$_XOR_"):
+        sky130_cell_area_um2({"$_XOR_": 1})
