@@ -51,7 +51,11 @@ def _check_widths(w: list[int], field: str) -> list[int]:
 
 
 class PulseConfig(_Strict):
-    """The pulses whose energies the per-operation table shows (SI units)."""
+    """The pulses whose energies the per-operation table shows (SI units).
+
+    ``write_current_Ic0`` (multiple of the nominal ``Ic0``, (0, 10]), ``write_width`` (s,
+    (0, 1e-3]), ``gate_voltage`` (V, (0, 100]), ``gate_width`` (s, (0, 10]).
+    """
 
     write_current_Ic0: float = Field(1.2, gt=0.0, le=10.0)
     write_width: float = Field(10e-9, gt=0.0, le=1e-3)
@@ -60,7 +64,35 @@ class PulseConfig(_Strict):
 
 
 class PlanConfig(_Strict):
-    """``[plan]``: the chip, its device card, node, clock, runs to read and the scaling list."""
+    """``[plan]``: the chip, its device card, node, clock, runs to read and the scaling list.
+
+    Attributes
+    ----------
+    name : str
+        Report folder name under ``results_dir`` (letters, digits, ``_.-``).
+    network : list of int
+        ``[n_in, n_hidden, n_out]`` of the training engine (two layers, each >= 2).
+    modes : list of str
+        ``"digital"`` and/or ``"device"``.
+    card : str
+        Device card name or path (an ``mtj_synapse`` card).
+    node : str
+        SRAM bit cell of :data:`spinapse.plan.memory.BIT_CELLS` (``130nm`` ... ``5nm``).
+    array_efficiency : float
+        Bit-cell share of the SRAM macro area, in (0, 1] (1: bit cells only).
+    clock_hz : float
+        Engine clock, Hz, in (0, 1e10].
+    runs : list of str
+        ``results.json`` files of device-aware runs (:mod:`spinapse.plan.run_energy`),
+        relative to the plan file.
+    synth_hidden : list of int
+        At least two distinct hidden widths in [2, 1024] synthesised for the logic fit.
+    scaling : list of list of int
+        Networks of the scaling table, each ``[n_in, hidden..., n_out]`` with the same ``n_in``
+        and ``n_out`` as ``network``.
+    pulses : PulseConfig
+        The pulses of the per-operation energy table.
+    """
 
     name: str = Field("plan", pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)
     results_dir: str = "results"
