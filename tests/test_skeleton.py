@@ -16,6 +16,7 @@ SUBPACKAGES = [
     "spinapse.behavioral",
     "spinapse.cosim",
     "spinapse.boards",
+    "spinapse.plan",
     "spinapse.data",
     "spinapse.commands",
 ]
