@@ -306,6 +306,14 @@ def markdown(p: dict[str, Any], plots: dict[str, str]) -> str:
             f"- Training step, {mode}: {_n(t['cycles_per_step'])} cycles{extra}, "
             f"{t['steps_per_s']:,.0f} samples/s."
         )
+    out.append(
+        "- Array-bound: the cycle counts assume one row read or pulsed per cycle. With "
+        f"{_si(p['array']['per_op']['read_time_s'], 's')} reads, a pass over all rows takes at "
+        f"least {_si(lat['read_bound_s'], 's')}; a device-mode step with "
+        f"{_si(p['config']['pulses']['gate_width'], 's')} gate pulses (rows one after another) "
+        f"lasts at least {_si(lat['gate_bound_s'], 's')}, so the magneto-ionic gate, not the "
+        "clock, sets the device-mode training rate."
+    )
     if inf:
         out.append(
             f"- Inference engine {'-'.join(map(str, inf['widths']))}: one image every "
