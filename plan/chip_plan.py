@@ -120,138 +120,27 @@ def make_plan(
     rule = IntegerRule(n_in=n_in, n_hidden=n_h, n_out=n_out)
     widths = list(plan.network)
     node_um2, node_source = memory.BIT_CELLS[plan.node]
-
-    # Logic: synthesise the training engine at the fit widths, each mode.
     models = {
         mode: fit_training_logic(
             n_in, n_out, plan.synth_hidden, mode, cache_dir=cache_dir, progress=progress
         )
         for mode in plan.modes
     }
-    logic: dict[str, Any] = {"training": {}, "inference": None}
-    for mode, mdl in models.items():
-        widest = mdl.synthesized[max(mdl.synthesized)].to_dict()
-        um2_per_transistor = widest["sky130_cell_area_um2"] / widest["transistors"]
-        logic["training"][mode] = {
-            "synthesized": {str(h): r.to_dict() for h, r in mdl.synthesized.items()},
-            "control_per_hidden_neuron": mdl.control.b,
-            "control_fixed": mdl.control.a,
-            "update_per_lane": mdl.update.b,
-            "update_fixed": mdl.update.a,
-            "upd2_residual": mdl.upd2_residual(),
-            "estimate": mdl.estimate(widths),
-            # The widest synthesised engine's cell area per transistor, on the estimate.
-            "sky130_cell_area_um2": um2_per_transistor * mdl.estimate(widths)["total"],
-            "extrapolated": n_h not in mdl.synthesized,
-        }
-    if engine is not None:
-        if progress:
-            progress(f"synthesise inference engine {'-'.join(map(str, engine.widths))}")
-        res = synthesize(inference_verilog(engine, cache_dir), "inference_engine", cache_dir)
-        logic["inference"] = {
-            "widths": list(engine.widths),
-            "pe": [f.pe for f in engine.layers],
-            "simd": [f.simd for f in engine.layers],
-            "synth": res.to_dict(),
-            "memory": [e.__dict__ for e in memory.inference_memories(engine)],
-            "sram_bits": memory.totals(memory.inference_memories(engine)).get("sram", 0),
-            "cycles_per_image": engine.schedule_cycles,
-            "latency_cycles": engine.latency_cycles,
-            "images_per_s": cycles.per_second(engine.schedule_cycles, plan.clock_hz),
-        }
-
+    logic = {
+        "training": {mode: _training_logic(mdl, widths) for mode, mdl in models.items()},
+        "inference": _inference_logic(engine, plan.clock_hz, cache_dir, progress),
+    }
     mem = _memory_table(widths, plan.modes, rule)
     for mode in plan.modes:
         bits = mem[mode]["totals"].get("sram", 0)
         mem[mode]["sram_area_um2"] = memory.sram_area_um2(bits, plan.node, plan.array_efficiency)
-
     ops = per_op_energies(card, plan.pulses)
-    e_read_mean = 0.5 * (ops["read_P_J"] + ops["read_AP_J"])
-    shapes = memory.layer_shapes(widths)
-    array = {
-        "card": card.name,
-        "devices": sum(r * c for r, c in shapes),
-        "layers": [{"rows": r, "lanes": c, "devices": r * c} for r, c in shapes],
-        "per_op": ops,
-        "inference_read_J": inference_read_energy(widths, e_read_mean),
-        "inference_read_time_s": sum(r for r, _ in shapes) * ops["read_time_s"],
-    }
-
     runs = []
     for rel in plan.runs:
         path = Path(rel) if Path(rel).is_absolute() else base / rel
         # The file as the plan names it (no machine-specific folder in plan.json).
         runs.extend({**_run_summary(r), "source": rel} for r in counted_runs(path))
-
-    fwd = cycles.forward_cycles(widths)
-    latency = {
-        "clock_hz": plan.clock_hz,
-        "inference_cycles": fwd,
-        "inferences_per_s": cycles.per_second(fwd, plan.clock_hz),
-        "training": {
-            mode: {
-                "cycles_per_step": cycles.training_cycles(widths, mode),
-                "steps_per_s": cycles.per_second(
-                    cycles.training_cycles(widths, mode), plan.clock_hz
-                ),
-            }
-            for mode in plan.modes
-        },
-        "write_attempt_cycles": cycles.WRITE_ATTEMPT_CYCLES,
-        # Pulses longer than a clock cycle stretch the step: rows are pulsed one after another.
-        "read_bound_s": sum(r for r, _ in shapes) * ops["read_time_s"],
-        "gate_bound_s": sum(r for r, _ in shapes) * plan.pulses.gate_width,
-    }
-
-    saving = None
-    if {"digital", "device"} <= set(plan.modes):
-        dig, dev = mem["digital"]["totals"], mem["device"]["totals"]
-        by_mode = {r["mode"]: r for r in runs if r["widths"]}
-        saving = {
-            "sram_bits_digital": dig.get("sram", 0),
-            "sram_bits_device": dev.get("sram", 0),
-            "sram_bits_saved": dig.get("sram", 0) - dev.get("sram", 0),
-            "sram_area_saved_um2": mem["digital"]["sram_area_um2"] - mem["device"]["sram_area_um2"],
-            "logic_transistors_saved": logic["training"]["digital"]["estimate"]["total"]
-            - logic["training"]["device"]["estimate"]["total"],
-            "energy_per_sample_J": {m: by_mode[m]["per_sample_J"] for m in by_mode},
-        }
-
     per_syn = {r["mode"]: r["per_sample_per_synapse_J"] for r in runs if r["widths"]}
-    # The runs' energy per synapse and sample, on this chip's synapse count.
-    array["energy_per_sample_J"] = {
-        mode: {k: v * array["devices"] for k, v in e.items()} for mode, e in per_syn.items()
-    }
-    scaling = []
-    for w in plan.scaling:
-        shapes_w = memory.layer_shapes(w)
-        synapses = sum(r * c for r, c in shapes_w)
-        row: dict[str, Any] = {"widths": list(w), "synapses": synapses, "modes": {}}
-        row["inference_read_J"] = inference_read_energy(w, e_read_mean)
-        row["inference_cycles"] = cycles.forward_cycles(w)
-        for mode in plan.modes:
-            sram = memory.totals(memory.training_memories(w, mode, rule)).get("sram", 0)
-            est = models[mode].estimate(w)
-            area_t = {
-                "logic": est["total"],
-                "sram": SRAM_TRANSISTORS_PER_BIT * sram,
-            }
-            entry = {
-                "sram_bits": sram,
-                "sram_area_um2": memory.sram_area_um2(sram, plan.node, plan.array_efficiency),
-                "logic_transistors": est["total"],
-                "area_transistors": area_t,
-                "area_dominant": _dominant(area_t),
-                "cycles_per_step": cycles.training_cycles(w, mode),
-                "extrapolated_logic": max(w[1:-1]) > max(plan.synth_hidden),
-            }
-            if per_syn.get(mode):
-                e = {k: v * synapses for k, v in per_syn[mode].items() if k != "total"}
-                entry["energy_per_sample_J"] = e
-                entry["energy_dominant"] = _dominant(e)
-            row["modes"][mode] = entry
-        scaling.append(row)
-
     return {
         "name": plan.name,
         "config": plan.model_dump(mode="json"),
@@ -261,13 +150,131 @@ def make_plan(
         "standard_cells": STANDARD_CELLS_NOTE,
         "logic": logic,
         "memory": mem,
-        "array": array,
+        "array": _array(card.name, widths, ops, per_syn),
         "runs": runs,
-        "saving": saving,
-        "latency": latency,
-        "scaling": scaling,
+        "saving": _saving(mem, logic, runs) if {"digital", "device"} <= set(plan.modes) else None,
+        "latency": _latency(widths, plan, ops),
+        "scaling": [_scaling_row(w, plan, rule, models, ops, per_syn) for w in plan.scaling],
         "logic_top": TOP,
     }
+
+
+def _training_logic(mdl, widths) -> dict[str, Any]:
+    widest = mdl.synthesized[max(mdl.synthesized)].to_dict()
+    um2_per_transistor = widest["sky130_cell_area_um2"] / widest["transistors"]
+    estimate = mdl.estimate(widths)
+    return {
+        "synthesized": {str(h): r.to_dict() for h, r in mdl.synthesized.items()},
+        "control_per_hidden_neuron": mdl.control.b,
+        "control_fixed": mdl.control.a,
+        "update_per_lane": mdl.update.b,
+        "update_fixed": mdl.update.a,
+        "upd2_residual": mdl.upd2_residual(),
+        "estimate": estimate,
+        # The widest synthesised engine's cell area per transistor, on the estimate.
+        "sky130_cell_area_um2": um2_per_transistor * estimate["total"],
+        "extrapolated": widths[1] not in mdl.synthesized,
+    }
+
+
+def _inference_logic(engine, clock_hz, cache_dir, progress) -> dict[str, Any] | None:
+    if engine is None:
+        return None
+    if progress:
+        progress(f"synthesise inference engine {'-'.join(map(str, engine.widths))}")
+    res = synthesize(inference_verilog(engine, cache_dir), "inference_engine", cache_dir)
+    entries = memory.inference_memories(engine)
+    return {
+        "widths": list(engine.widths),
+        "pe": [f.pe for f in engine.layers],
+        "simd": [f.simd for f in engine.layers],
+        "synth": res.to_dict(),
+        "memory": [e.__dict__ for e in entries],
+        "sram_bits": memory.totals(entries).get("sram", 0),
+        "cycles_per_image": engine.schedule_cycles,
+        "latency_cycles": engine.latency_cycles,
+        "images_per_s": cycles.per_second(engine.schedule_cycles, clock_hz),
+    }
+
+
+def _mean_read(ops) -> float:
+    return 0.5 * (ops["read_P_J"] + ops["read_AP_J"])
+
+
+def _array(card_name, widths, ops, per_syn) -> dict[str, Any]:
+    shapes = memory.layer_shapes(widths)
+    devices = sum(r * c for r, c in shapes)
+    return {
+        "card": card_name,
+        "devices": devices,
+        "layers": [{"rows": r, "lanes": c, "devices": r * c} for r, c in shapes],
+        "per_op": ops,
+        "inference_read_J": inference_read_energy(widths, _mean_read(ops)),
+        "inference_read_time_s": sum(r for r, _ in shapes) * ops["read_time_s"],
+        # The runs' energy per synapse and sample, on this chip's synapse count.
+        "energy_per_sample_J": {
+            mode: {k: v * devices for k, v in e.items()} for mode, e in per_syn.items()
+        },
+    }
+
+
+def _latency(widths, plan, ops) -> dict[str, Any]:
+    fwd = cycles.forward_cycles(widths)
+    rows = sum(r for r, _ in memory.layer_shapes(widths))
+    training = {}
+    for mode in plan.modes:
+        c = cycles.training_cycles(widths, mode)
+        training[mode] = {"cycles_per_step": c, "steps_per_s": cycles.per_second(c, plan.clock_hz)}
+    return {
+        "clock_hz": plan.clock_hz,
+        "inference_cycles": fwd,
+        "inferences_per_s": cycles.per_second(fwd, plan.clock_hz),
+        "training": training,
+        "write_attempt_cycles": cycles.WRITE_ATTEMPT_CYCLES,
+        # Pulses longer than a clock cycle stretch the step: rows are pulsed one after another.
+        "read_bound_s": rows * ops["read_time_s"],
+        "gate_bound_s": rows * plan.pulses.gate_width,
+    }
+
+
+def _saving(mem, logic, runs) -> dict[str, Any]:
+    dig, dev = mem["digital"]["totals"], mem["device"]["totals"]
+    by_mode = {r["mode"]: r for r in runs if r["widths"]}
+    return {
+        "sram_bits_digital": dig.get("sram", 0),
+        "sram_bits_device": dev.get("sram", 0),
+        "sram_bits_saved": dig.get("sram", 0) - dev.get("sram", 0),
+        "sram_area_saved_um2": mem["digital"]["sram_area_um2"] - mem["device"]["sram_area_um2"],
+        "logic_transistors_saved": logic["training"]["digital"]["estimate"]["total"]
+        - logic["training"]["device"]["estimate"]["total"],
+        "energy_per_sample_J": {m: by_mode[m]["per_sample_J"] for m in by_mode},
+    }
+
+
+def _scaling_row(w, plan, rule, models, ops, per_syn) -> dict[str, Any]:
+    synapses = sum(r * c for r, c in memory.layer_shapes(w))
+    row: dict[str, Any] = {"widths": list(w), "synapses": synapses, "modes": {}}
+    row["inference_read_J"] = inference_read_energy(w, _mean_read(ops))
+    row["inference_cycles"] = cycles.forward_cycles(w)
+    for mode in plan.modes:
+        sram = memory.totals(memory.training_memories(w, mode, rule)).get("sram", 0)
+        est = models[mode].estimate(w)
+        area_t = {"logic": est["total"], "sram": SRAM_TRANSISTORS_PER_BIT * sram}
+        entry = {
+            "sram_bits": sram,
+            "sram_area_um2": memory.sram_area_um2(sram, plan.node, plan.array_efficiency),
+            "logic_transistors": est["total"],
+            "area_transistors": area_t,
+            "area_dominant": _dominant(area_t),
+            "cycles_per_step": cycles.training_cycles(w, mode),
+            "extrapolated_logic": max(w[1:-1]) > max(plan.synth_hidden),
+        }
+        if per_syn.get(mode):
+            e = {k: v * synapses for k, v in per_syn[mode].items() if k != "total"}
+            entry["energy_per_sample_J"] = e
+            entry["energy_dominant"] = _dominant(e)
+        row["modes"][mode] = entry
+    return row
 
 
 STANDARD_CELLS_NOTE = (
