@@ -15,6 +15,8 @@ cost of one update lane and of one hidden neuron (least squares, exact for two p
 ``[n_in, h_1, ..., n_out]`` is then estimated as
 ``control(sum h) + sum_l update(lanes_l)``. Widths beyond those synthesised are extrapolations
 (the report says which); the residual of ``upd2`` (not in the fit) is reported as a check.
+Measured: fitted at 784-8-10 and 784-16-10, the 784-32-10 engine is predicted within 5 %
+(digital) and +5.6 % (device) of its synthesis (slow test in ``tests/test_plan.py``).
 """
 
 from __future__ import annotations

@@ -360,7 +360,9 @@ def markdown(p: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         "Area is compared in transistors (SRAM 6 per bit). Energy per sample scales the run's "
         "energy per synapse and sample with the synapse count (same pulses per synapse). Logic "
-        "beyond the synthesised widths is extrapolated from the per-lane and per-neuron fit.",
+        "beyond the synthesised widths is extrapolated from the per-lane and per-neuron fit "
+        "(checked at 784-32-10 from a 784-8-10 / 784-16-10 fit: within 5 % digital, +5.6 % "
+        "device; further out the error is not measured).",
         "",
     ]
     out += [f"![{k}]({v})" for k, v in plots.items()]
