@@ -215,9 +215,9 @@ def test_plan_command_writes_the_report(tmp_path, capsys, cache, small_engine):
     assert p["logic"]["training"]["device"]["extrapolated"] is False
     assert synth["transistors"] == synthesize(small_engine, TOP, cache).transistors
     assert p["memory"]["device"]["totals"]["sram"] == IntegerRule().acc_bits * (32 * 4 + 4 * 3)
-    # A second run without --force refuses to overwrite; a bad field is named.
+    # A second run without --overwrite changes nothing; a bad field is named.
     assert main([*args, "--no-progress"]) == 2
-    assert "exists" in capsys.readouterr().err
+    assert "exists. Nothing was changed" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text("[plan]\nnode = '3nm'\n")
     assert main(["plan", "--config", str(bad), "-o", str(tmp_path / "b")]) == 2

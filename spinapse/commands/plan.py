@@ -21,14 +21,20 @@ def main(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from spinapse.experiments.output import check_writable
     from spinapse.plan.chip_plan import make_plan
     from spinapse.plan.plan_config import load_plan
     from spinapse.plan.report import summary_text, write_plan
 
     plan, engine, base = load_plan(args.config, args.overrides)
     out = Path(args.output) if args.output else Path(plan.results_dir) / plan.name
-    if (out / "plan.json").exists() and not args.force:
-        raise UsageError(f"{out / 'plan.json'} exists; use --force to replace it or --output DIR")
+    if (out / "plan.json").exists() and not args.overwrite:
+        raise UsageError(
+            f"{out / 'plan.json'} exists. Nothing was changed. Give this plan its own folder "
+            "with --output DIR or --set plan.name=NEW_NAME, or replace it with --overwrite"
+        )
+    # Before minutes of synthesis: the folder can be created and written.
+    check_writable(out, field="--output / plan.results_dir", hint="--output DIR")
     start = time.perf_counter()
     steps = len(plan.modes) * len(set(plan.synth_hidden)) + (engine is not None)
     bar = tqdm(total=steps, desc="synthesis", unit="design", disable=args.no_progress)
@@ -81,6 +87,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", help="report folder (default results/<plan.name>)")
     p.add_argument("--cache", help="synthesis cache folder (default ~/.cache/spinapse/synth)")
-    p.add_argument("--force", action="store_true", help="replace an existing report")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
