@@ -106,6 +106,9 @@ def trained_digit_case(
         with atomic_path(cache) as tmp:
             torch.save(model.state_dict(), tmp)
     model.eval()
+    # The float model evaluates with the population statistics of its (+-1 coded) training set,
+    # the statistics its integer export folds into thresholds.
+    model.store_statistics(torch.from_numpy(binarize_pixels(data.x_train)).float() * 2 - 1)
     integer = export_integer(model, data.x_train)
     return DigitCase(
         model=model,

@@ -10,6 +10,11 @@ Conventions used everywhere in spinapse (golden, integer models, RTL):
   ``W_b = sign(W_h)`` with no scaling factor.
 - Activations: forward ``sign(x)``, backward passes the gradient where ``|x| <= 1`` (the STE mask).
 - Weights: the gradient with respect to ``W_b`` is applied to ``W_h`` unchanged (no mask).
+
+Speed: :class:`BinaryLinear` keeps ``W_b`` in a buffer instead of binarizing ``W_h`` in every
+forward pass. The buffer is rebuilt when ``W_h`` has changed since it was last written (PyTorch's
+in-place version counter of the parameter), and :class:`spinapse.golden.float_model.adam_meta.
+AdamMeta` writes it in the same pass that updates ``W_h``, so a training step binarizes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from torch.nn import functional as F
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
     """Return ``sign(x)`` in {-1, +1} with ``sign(0) = +1``, same shape and dtype as ``x``."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+def binarize_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Write ``sign(x)`` (``sign(0) = +1``) into ``out`` (same shape and dtype) and return it."""
+    one = torch.ones((), dtype=out.dtype)
+    return torch.where(x >= 0, one, -one, out=out)
 
 
 class SignSTE(torch.autograd.Function):
@@ -48,6 +59,30 @@ class BinarizeWeight(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
         return grad_output
+
+
+class _BinaryMatmul(torch.autograd.Function):
+    """``x W_b^T`` whose weight gradient ``g^T x`` goes to ``W_h`` (the identity STE)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w_h: torch.Tensor, w_b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, w_b)
+        return F.linear(x, w_b)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        x, w_b = ctx.saved_tensors
+        grad_x = grad_output @ w_b if ctx.needs_input_grad[0] else None
+        grad_w = grad_output.t() @ x if ctx.needs_input_grad[1] else None
+        return grad_x, grad_w, None
+
+
+def mark_binary_written(w_h: torch.Tensor) -> None:
+    """Record that the ``W_b`` buffer of ``w_h`` was just written from its current value.
+
+    Called by an optimizer that writes ``W_b`` in its update pass (see the module docstring).
+    """
+    w_h._spinapse_binary_version = w_h._version
 
 
 def sign_ste(x: torch.Tensor) -> torch.Tensor:
@@ -83,10 +118,33 @@ class BinaryLinear(nn.Linear):
         self.init_width = init_width
         with torch.no_grad():
             self.weight.uniform_(-init_width, init_width)
+        # Not saved in state_dict: it is a function of W_h.
+        self.register_buffer("weight_b", torch.empty_like(self.weight), persistent=False)
 
     def binary_weight(self) -> torch.Tensor:
-        """``W_b``: shape ``[out_features, in_features]``, values in {-1, +1}, weight's dtype."""
+        """``W_b``: shape ``[out_features, in_features]``, values in {-1, +1}, weight's dtype.
+
+        A new tensor (the caller may keep it while ``W_h`` changes)."""
         return binarize(self.weight.detach())
 
+    def current_binary(self) -> torch.Tensor:
+        """The ``W_b`` buffer, rebuilt first if ``W_h`` changed since it was written.
+
+        Read-only for the caller: the next update overwrites it in place. ``W_h`` changed by
+        writing to ``weight.data`` directly escapes the version counter; use
+        ``with torch.no_grad(): weight.copy_(...)`` instead.
+        """
+        w = self.weight
+        if (
+            getattr(w, "_spinapse_binary_version", None) != w._version
+            or self.weight_b.shape != w.shape
+        ):
+            with torch.no_grad():
+                if self.weight_b.shape != w.shape or self.weight_b.dtype != w.dtype:
+                    self.weight_b = torch.empty_like(w)
+                binarize_into(w.detach(), self.weight_b)
+            mark_binary_written(w)
+        return self.weight_b
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, BinarizeWeight.apply(self.weight))
+        return _BinaryMatmul.apply(x, self.weight, self.current_binary())
