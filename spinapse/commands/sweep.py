@@ -26,7 +26,7 @@ import sys
 from spinapse.commands.train import OVERRIDE_HELP
 from spinapse.experiments.cluster import check_scheduler, dask_client, default_workers, describe
 from spinapse.experiments.experiment import set_threads
-from spinapse.experiments.sweep import pending_runs, run_sweep
+from spinapse.experiments.sweep import RunRecord, pending_runs, run_sweep
 from spinapse.experiments.sweep_grid import load_sweep
 from spinapse.experiments.sweep_report import sweep_document, table, write_report
 
@@ -81,6 +81,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pip install 'spinapse[cluster]'); 'none' for none",
     )
     p.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="train nothing: write the report of the runs finished so far (while a sweep runs)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
 
@@ -100,7 +105,9 @@ def main(args: argparse.Namespace) -> int:
             print(f"  {run.name}{'  (finished)' if run.name in names else ''}")
         return 0
     records = list(done)
-    if todo:
+    if args.report:
+        records += [RunRecord(run, "pending") for run in todo]
+    elif todo:
         dashboard = None if args.dashboard == "none" else args.dashboard
         with dask_client(args.scheduler, workers=args.workers, dashboard=dashboard) as client:
             print(describe(client), flush=True)

@@ -7,13 +7,12 @@
   already running (``dask scheduler`` + ``dask worker``, or ``dask-jobqueue``'s
   ``SLURMCluster``; docs/sweeps.md has the recipe). Every worker must have spinapse installed.
 
-Lost workers: the scheduler of the local cluster is made with ``allowed-failures = 0`` (a run
-whose worker dies is reported to spinapse at once, which retries it once itself and counts it)
-and ``worker-saturation = 1.0`` (a worker holds only the run it is training, so a dying worker
-takes no queued run with it). A separately started scheduler keeps its own settings: start it
-with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0`` and
-``DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0`` for the same behaviour (Dask's default
-retries a run on 3 lost workers before spinapse sees it).
+Lost workers: the scheduler of the local cluster is made with ``allowed-failures = 0``: a run
+whose worker dies is reported to spinapse at once, which retries it once itself and counts it
+(:mod:`spinapse.experiments.dask_runs`). A separately started scheduler keeps its own setting:
+start it with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0`` for the same behaviour (with
+Dask's default of 3, the scheduler itself reschedules a run on up to 3 lost workers before
+spinapse sees it).
 """
 
 from __future__ import annotations
@@ -24,10 +23,7 @@ import os
 
 from spinapse.errors import UsageError
 
-SCHEDULER_SETTINGS = {
-    "distributed.scheduler.allowed-failures": 0,
-    "distributed.scheduler.worker-saturation": 1.0,
-}
+SCHEDULER_SETTINGS = {"distributed.scheduler.allowed-failures": 0}
 """Dask settings of the scheduler spinapse starts (see the module docstring)."""
 
 _ADDRESS_SCHEMES = ("tcp://", "tls://", "ws://", "wss://")

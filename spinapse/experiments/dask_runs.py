@@ -1,8 +1,10 @@
 """Run independent training runs on a Dask cluster: one task per run, a lost worker costs one run.
 
 Each :class:`Call` is submitted as one Dask task (``pure=False``: a run is never taken from a
-cache). A run whose worker process dies (``distributed.KilledWorker``: a kill, an out-of-memory
-nanny, a lost machine) is submitted once more; if that attempt is lost too, or the run raises,
+cache), never more at once than the cluster has worker threads, so that each single-threaded
+worker holds just the run it trains. A run whose worker process dies
+(``distributed.KilledWorker``: a kill, an out-of-memory nanny, a lost machine) is submitted
+once more; if that attempt is lost too, or the run raises,
 it is reported as failed with its error while every other run goes on. An exception raised by a
 run is not retried: runs are seeded and deterministic, so it would only recur.
 
@@ -115,7 +117,6 @@ def run_calls(
         If keys repeat or ``retries < 0``.
     """
     from distributed import KilledWorker, wait
-    from distributed.client import FIRST_COMPLETED
 
     keys = [c.key for c in calls]
     if len(set(keys)) != len(keys):
@@ -141,21 +142,30 @@ def run_calls(
         )
 
     client.subscribe_topic(EPOCH_TOPIC, count_epoch)
-    by_future = {submit(c, 1): (c, 1) for c in calls}
+    queue = [(c, 1) for c in calls]  # (call, attempt) not yet submitted, retries first
+    by_future: dict[Any, tuple[Call, int]] = {}
     outcomes: dict[str, Outcome] = {}
     bar = tqdm(total=len(calls), desc=desc, unit="run", disable=not progress, leave=False)
+    shown = None
     try:
-        while by_future:
+        while queue or by_future:
+            # No more runs in flight than worker threads: a worker then holds only the run it
+            # trains, and a worker that dies takes no queued run down with it.
+            slots = max(1, sum(client.nthreads().values())) - len(by_future)
+            while queue and slots > 0:
+                call, attempt = queue.pop(0)
+                by_future[submit(call, attempt)] = (call, attempt)
+                slots -= 1
             try:
-                finished = wait(list(by_future), timeout=0.5, return_when=FIRST_COMPLETED).done
+                finished = wait(list(by_future), timeout=0.5, return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 finished = set()
             for future in finished:
                 call, attempt = by_future.pop(future)
                 outcome = _outcome(future, call, attempt)
-                lost = isinstance(future.exception(), KilledWorker) if not outcome.ok else False
+                lost = not outcome.ok and isinstance(future.exception(), KilledWorker)
                 if lost and attempt <= retries:
-                    by_future[submit(call, attempt + 1)] = (call, attempt + 1)
+                    queue.insert(0, (call, attempt + 1))
                     continue
                 outcomes[call.key] = outcome
                 if on_done is not None:
@@ -163,8 +173,10 @@ def run_calls(
                 bar.update(1)
             if total_epochs:
                 with lock:
-                    bar.set_postfix_str(f"{epochs}/{total_epochs} epochs", refresh=False)
-                bar.refresh()
+                    text = f"{epochs}/{total_epochs} epochs"
+                if text != shown:
+                    bar.set_postfix_str(text)
+                    shown = text
     finally:
         bar.close()
         client.unsubscribe_topic(EPOCH_TOPIC)

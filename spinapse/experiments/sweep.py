@@ -39,8 +39,8 @@ class RunRecord:
     run : SweepRun
         Name, swept values and configuration.
     status : str
-        ``"done"`` (trained now), ``"skipped"`` (finished by an earlier invocation) or
-        ``"failed"``.
+        ``"done"`` (trained now), ``"skipped"`` (finished by an earlier invocation),
+        ``"failed"`` or ``"pending"`` (not run yet: ``spinapse sweep --report``).
     attempts : int
         Attempts made now (0 for a skipped run; 2 after a lost worker).
     label : str or None

@@ -5,8 +5,9 @@ task of a run, the mean test accuracy on the earlier tasks (retention; undefined
 stream) and the accuracy on the newest task (plasticity), in percent. Runs that differ only in
 ``seed`` form a group, summarised by the mean and the sample standard deviation over its seeds.
 
-- ``sweep.json``: the grid, every run (swept values, status, attempts, error, final accuracy per
-  task, the two measures, training seconds) and every group.
+- ``sweep.json``: the grid, every run (swept values, status ``done`` / ``skipped`` (finished
+  before) / ``failed`` / ``pending`` (not run yet), attempts, error, final accuracy per task, the
+  two measures, training seconds) and every group.
 - ``sweep.csv``: one row per run; ``sweep_groups.csv``: one row per group.
 - ``tradeoff_m.png`` (when ``method.meta`` is swept): both measures against m, one line per
   combination of the other swept fields, error bars one sd over seeds; groups without a swept m
@@ -66,7 +67,7 @@ def groups(sweep: Sweep, records: list[RunRecord]) -> list[dict[str, Any]]:
         g["seeds"].append(rec.run.config.seed)
         _, earlier, newest = measures(rec)
         if rec.result is None:
-            g["failed"] += 1
+            g["failed"] += rec.status == "failed"
             continue
         if earlier is not None:
             g["_earlier"].append(earlier)
@@ -110,7 +111,8 @@ def sweep_document(sweep: Sweep, records: list[RunRecord]) -> dict[str, Any]:
                 "traceback": rec.traceback,
             }
         )
-    counts = {s: sum(r.status == s for r in records) for s in ("done", "skipped", "failed")}
+    statuses = ("done", "skipped", "failed", "pending")
+    counts = {s: sum(r.status == s for r in records) for s in statuses}
     return {
         "name": sweep.base.name,
         "fields": sweep.fields,
@@ -184,7 +186,7 @@ def table(doc: dict[str, Any]) -> str:
         + "failed".rjust(8)
     ]
     for label, g in zip(labels, doc["groups"]):
-        n = len(g["seeds"]) - g["failed"]
+        n = g["newest_task_percent"]["n"]
         lines.append(
             label.ljust(first)
             + str(n).rjust(8)
@@ -196,6 +198,7 @@ def table(doc: dict[str, Any]) -> str:
     lines.append(
         f"{len(doc['runs'])} runs: {c['done']} trained now, {c['skipped']} finished before, "
         f"{c['failed']} failed, {c['retried']} retried after a lost worker"
+        + (f", {c['pending']} not run yet" if c["pending"] else "")
     )
     return "\n".join(lines)
 
@@ -264,7 +267,8 @@ def plot_tradeoff(path: Path, sweep: Sweep, doc: dict[str, Any]) -> Path | None:
         ax.set_xlabel("m (metaplasticity)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (%), mean ± sd over seeds")
-    axes[1].legend(fontsize=7, loc="best")
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(fontsize=7, loc="best")
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
