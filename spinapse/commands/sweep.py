@@ -1,7 +1,7 @@
 """``spinapse sweep``: a study of many runs (seeds x m x device cards x methods ...) on Dask.
 
-Expands a sweep file (a base experiment plus ``[sweep.grid]``: any configuration field over a
-list of values) into runs, trains each with the same function as ``spinapse train`` on a Dask
+Expands a sweep file (a base experiment plus [sweep.grid]: any configuration field over a
+list of values) into runs, trains each with the same function as 'spinapse train' on a Dask
 cluster (a local one by default, or a running scheduler), skips runs whose result files already
 exist, retries once a run whose worker died, and writes the sweep report: sweep.json, sweep.csv,
 sweep_groups.csv, groups.png and tradeoff_m.png (retention and plasticity against m, mean and sd

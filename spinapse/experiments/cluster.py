@@ -18,6 +18,7 @@ spinapse sees it).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 
@@ -107,10 +108,12 @@ def dask_client(
 
 
 def describe(client) -> str:
-    """``scheduler tcp://...: 2 workers, dashboard http://...`` (dashboard when one is up)."""
+    """``Dask scheduler tcp://...: 2 workers, dashboard http://...`` (the dashboard when one is
+    up: it needs bokeh, and for a scheduler address, bokeh on that scheduler's machine too)."""
     info = client.scheduler_info()
     workers = info.get("workers", {})
     text = f"Dask scheduler {info.get('address', '?')}: {len(workers)} workers"
-    if "dashboard" in info.get("services", {}):
+    # Without bokeh the scheduler still serves an HTTP page, but no dashboard on it.
+    if "dashboard" in info.get("services", {}) and importlib.util.find_spec("bokeh") is not None:
         text += f", dashboard {client.dashboard_link}"
     return text
