@@ -205,7 +205,7 @@ def test_sweep_results_are_byte_identical_to_spinapse_train_and_resume_skips(
     out = capsys.readouterr().out
     assert "8 runs: 0 trained now, 8 finished before" in out and "Dask" not in out
     doc = json.loads((tmp_path / "s" / "sweep.json").read_text())
-    assert doc["counts"] == {"done": 0, "skipped": 8, "failed": 0, "retried": 0}
+    assert doc["counts"] == {"done": 0, "skipped": 8, "failed": 0, "pending": 0, "retried": 0}
     by_name = {r["name"]: r for r in doc["runs"]}
     for run in sweep.runs:
         res = json.loads(made[(run.name, "results.json")])
@@ -283,6 +283,10 @@ def test_sigkill_of_a_worker_mid_sweep_retries_its_run_and_the_report_counts_it(
     doc = json.loads((sweep.folder / "sweep.json").read_text())
     assert doc["counts"]["failed"] == 1 and doc["counts"]["skipped"] == 3
     assert "no_such_card" in doc["runs"][-1]["error"]
+    # --report trains nothing: the unfinished run is listed as not run yet.
+    assert main(["sweep", "--config", str(path), "--report"]) == 0
+    doc = json.loads((sweep.folder / "sweep.json").read_text())
+    assert doc["counts"] == {"done": 0, "skipped": 3, "failed": 0, "pending": 1, "retried": 0}
 
 
 def test_sweep_on_a_separately_started_scheduler_and_worker(tmp_path, capsys):
@@ -340,3 +344,60 @@ def test_bad_scheduler_and_unreachable_address_are_usage_errors(tmp_path, capsys
     with pytest.raises(UsageError, match="cannot reach the Dask scheduler"):
         with dask_client("tcp://127.0.0.1:1", connect_timeout=2):
             pass
+
+
+# ---------------------------------------------------------------- the report, from known numbers
+
+
+def _record(run, acc):
+    from spinapse.experiments.continual import ContinualResult
+    from spinapse.experiments.sweep import RunRecord
+
+    names = [f"t{j}" for j in range(len(acc[-1]))]
+    return RunRecord(run, "done", 1, "x", ContinualResult(names, acc=acc), 1.0)
+
+
+def test_report_groups_over_seeds_and_draws_a_baseline_without_m(tmp_path):
+    from spinapse.experiments.sweep_report import sweep_document, table, write_report
+
+    grid = (
+        "[[sweep.grid]]\nmethod.meta = [0, 3]\nseed = [0, 1]\n"
+        '[[sweep.grid]]\nmethod.kind = ["ewc"]\nseed = [0, 1]\n'
+    )
+    sweep = load_sweep(_sweep_file(tmp_path, grid))
+    finals = {  # final accuracy on (task 1, task 2, task 3) of each run
+        "meta-0_seed-0": [0.2, 0.4, 0.9],
+        "meta-0_seed-1": [0.3, 0.3, 0.8],
+        "meta-3_seed-0": [0.6, 0.7, 0.7],
+        "meta-3_seed-1": [0.5, 0.6, 0.6],
+        "kind-ewc_seed-0": [0.5, 0.5, 0.5],
+        "kind-ewc_seed-1": [0.4, 0.4, 0.4],
+    }
+    records = [_record(r, [[0.0] * 3, finals[r.name]]) for r in sweep.runs]
+    records[-1].status, records[-1].result = "failed", None
+    doc = sweep_document(sweep, records)
+    g = {json.dumps(x["values"], sort_keys=True): x for x in doc["groups"]}
+    m3 = g[json.dumps({"method.kind": None, "method.meta": 3}, sort_keys=True)]
+    # earlier tasks: seed 0 (60 + 70) / 2 = 65, seed 1 (50 + 60) / 2 = 55; newest: 70 and 60
+    assert m3["earlier_tasks_percent"]["mean"] == pytest.approx(60.0)
+    assert m3["earlier_tasks_percent"]["sd"] == pytest.approx(50**0.5)  # sample sd of 65, 55
+    assert m3["newest_task_percent"]["mean"] == pytest.approx(65.0)
+    ewc = g[json.dumps({"method.kind": "ewc", "method.meta": None}, sort_keys=True)]
+    assert ewc["failed"] == 1 and ewc["newest_task_percent"] == {"mean": 50.0, "sd": None, "n": 1}
+    assert doc["counts"]["failed"] == 1
+    text = table(doc)
+    assert "meta=3, kind=-" in text and "60.0 ± 7.1" in text and "65.0 ± 7.1" in text
+    files = write_report(sweep, doc)
+    assert set(files) == {
+        "sweep.json",
+        "sweep.csv",
+        "sweep_groups.csv",
+        "groups.png",
+        "tradeoff_m.png",
+    }
+    rows = (tmp_path / "s" / "sweep_groups.csv").read_text().splitlines()
+    assert rows[0] == (
+        "method.meta,method.kind,seeds,failed,earlier_tasks_mean_percent,"
+        "earlier_tasks_sd_percent,newest_task_mean_percent,newest_task_sd_percent"
+    )
+    assert rows[2] == "3,,0 1,0,60.00,7.07,65.00,7.07"
