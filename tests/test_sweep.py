@@ -227,16 +227,14 @@ def test_sweep_results_are_byte_identical_to_spinapse_train_and_resume_skips(
 
 
 def _kill_a_worker_mid_run(client, folder: Path, killed: list) -> None:
-    """Once some run has checkpointed its first task (so it is mid-run), SIGKILL the worker
-    process that trains it."""
+    """Once some run has checkpointed its first task but not finished (so it is mid-run),
+    SIGKILL the worker process that trains it."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        busy = {w: keys for w, keys in client.processing().items() if keys}
-        started = [p for p in folder.glob("*/checkpoints/*/task-0.pt")]
-        if busy and started:
-            run = started[0].parts[-4]
-            for worker, keys in busy.items():
-                if any(f"spinapse-{run}-1-" in str(k) for k in keys):
+        started = {p.parts[-4] for p in folder.glob("*/checkpoints/*/task-0.pt")}
+        for worker, keys in client.processing().items():
+            for run in started:
+                if any(str(k).startswith(f"spinapse-{run}-1-") for k in keys):
                     pid = client.run(os.getpid, workers=[worker])[worker]
                     os.kill(pid, signal.SIGKILL)
                     killed.append(run)
