@@ -101,6 +101,23 @@ def test_grids_union_and_duplicates_run_once(tmp_path):
     assert sweep.runs[4].config.method.kind == "ewc"
 
 
+@pytest.mark.parametrize("name", ["m_sweep", "m_sweep_quick"])
+def test_shipped_m_sweeps_expand_to_12_runs_of_the_documented_settings(name):
+    from importlib import resources
+
+    path = resources.files("spinapse") / "configs" / f"{name}.toml"
+    sweep = load_sweep(path)
+    assert sweep.fields == ["method.meta", "seed"] and len(sweep.runs) == 12
+    assert {r.config.seed for r in sweep.runs} == {0, 1, 2}
+    metas = sorted({r.config.method.meta for r in sweep.runs})
+    if name == "m_sweep":  # docs/continual_learning.md, 3-seed table
+        assert metas == [0, 4, 4.5, 5]
+        assert sweep.base.train.epochs == 40 and sweep.base.model.hidden == [512, 512]
+    else:
+        assert metas == [0, 4.5, 9, 18]
+        assert sweep.base.train.epochs == 10 and sweep.base.model.hidden == [128, 128]
+
+
 @pytest.mark.parametrize(
     ("body", "error", "message"),
     [
