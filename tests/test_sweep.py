@@ -20,6 +20,7 @@ from spinapse.experiments.cluster import dask_client
 from spinapse.experiments.dask_runs import Call, run_calls
 from spinapse.experiments.sweep import pending_runs, run_sweep
 from spinapse.experiments.sweep_grid import load_sweep
+from spinapse.experiments.sweep_report import sweep_document
 
 SMALL = """
 [model]
@@ -286,6 +287,10 @@ def test_sigkill_of_a_worker_mid_sweep_retries_its_run_and_the_report_counts_it(
     assert "no_such_card" in failed.error
     ok = [r for r in records if r.status == "done"]
     assert len(ok) == 3 and all(len(r.result.acc) == 3 for r in ok)
+    # The report of this sweep counts the retried run and the failed one.
+    doc = sweep_document(sweep, records)
+    assert doc["counts"] == {"done": 3, "skipped": 0, "failed": 1, "pending": 0, "retried": 1}
+    assert {r["name"]: r["attempts"] for r in doc["runs"]}[killed[0]] == 2
     # The retried run (resumed from its task checkpoint) equals the same run made alone.
     retried = by_name[killed[0]].run
     kept = (retried.config.out_dir() / "results.json").read_bytes()
@@ -373,7 +378,7 @@ def _record(run, acc):
 
 
 def test_report_groups_over_seeds_and_draws_a_baseline_without_m(tmp_path):
-    from spinapse.experiments.sweep_report import sweep_document, table, write_report
+    from spinapse.experiments.sweep_report import table, write_report
 
     grid = (
         "[[sweep.grid]]\nmethod.meta = [0, 3]\nseed = [0, 1]\n"
