@@ -132,7 +132,7 @@ def test_shipped_m_sweeps_expand_to_12_runs_of_the_documented_settings(name):
             ValueError,
             r"run train\.epochs = 0: train\.epochs: Input should be greater than or equal to 1",
         ),
-        ("[sweep.grid]\nmodel.depth = [1]\n", ValueError, r"model\.depth: Extra inputs"),
+        ("[sweep.grid]\nmodel.depth = [1]\n", ValueError, r"model\.depth: unknown field"),
     ],
 )
 def test_bad_sweep_files_name_the_field(tmp_path, body, error, message):
