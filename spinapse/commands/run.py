@@ -2,8 +2,9 @@
 
 Runs the default experiment (or ``--config``) twice on the same seed, data and initial weights:
 without metaplasticity (m = 0) and with the configured m, and prints the final accuracy of every
-task for both, with the mean over all tasks but the last. The runs train in parallel worker
-processes (``--jobs``). With ``--seeds`` it repeats this per seed and prints the mean and
+task for both, with the mean over all tasks but the last. The runs train in parallel on a
+Dask cluster: a local one of ``--jobs`` worker processes, or a running scheduler
+(``--scheduler``). With ``--seeds`` it repeats this per seed and prints the mean and
 standard deviation over seeds. Files go to ``results/<name>/seed-<s>/`` (results.json,
 accuracy.csv, curves.png, timing.json, config.json, checkpoints/) and
 ``results/<name>/summary.json``; results of another configuration there are never replaced
@@ -37,8 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--jobs",
         type=int,
         default=min(2, os.cpu_count() or 1),
-        help="runs trained at once in worker processes, each with --threads threads "
-        "(default: 2, or 1 on a one-core machine); results do not depend on it",
+        help="runs trained at once: worker processes of a local Dask cluster, each with "
+        "--threads threads (default: 2, or 1 on a one-core machine; 1 trains in this process); "
+        "results do not depend on it",
+    )
+    p.add_argument(
+        "--scheduler",
+        default="local",
+        metavar="local|tcp://HOST:PORT",
+        help="'local' (default): the --jobs processes on this machine; or the address of a "
+        "running Dask scheduler, whose workers train the runs (--jobs is then ignored)",
     )
     p.set_defaults(func=main)
 
@@ -47,6 +56,7 @@ def main(args: argparse.Namespace) -> int:
     # Heavy imports here, not at module level: 'spinapse --help' does not load torch.
     from spinapse.config import load_config
     from spinapse.experiments.checkpoint import prune_checkpoints
+    from spinapse.experiments.cluster import check_scheduler
     from spinapse.experiments.continual import ContinualResult, checkpoint_folder
     from spinapse.experiments.experiment import build_tasks, set_threads
     from spinapse.experiments.output import claim
@@ -57,6 +67,7 @@ def main(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     if not args.jobs >= 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    check_scheduler(args.scheduler)
     base = load_config(args.config, args.overrides)
     if base.method.kind != "meta":
         raise ValueError(
@@ -78,8 +89,7 @@ def main(args: argparse.Namespace) -> int:
     for seed in seeds:
         cfg = base.model_copy(update={"seed": seed}).model_dump(mode="json")
         claim(seed_folder(base, seed), cfg, overwrite=args.overwrite)
-    # Load the data once here: errors surface before any worker starts, and forked workers
-    # inherit the loaded digits instead of reading them again.
+    # Load the data once here: errors surface before any worker starts.
     build_tasks(base)
     jobs = [(seed, label, m) for seed in seeds for label, m in labels.items()]
     done = run_jobs(
@@ -89,6 +99,7 @@ def main(args: argparse.Namespace) -> int:
         threads=args.threads,
         resume=args.resume,
         progress=not args.no_progress,
+        scheduler=args.scheduler,
     )
     if args.checkpoints == "last":
         for seed in seeds:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from spinapse.config import ExperimentConfig, field_help
+from spinapse.config import field_help
 
 OVERRIDE_HELP = (
     "override one configuration field, FIELD.SUB=VALUE with VALUE a TOML value, e.g. "
@@ -87,14 +87,6 @@ def add_experiment_parser(
     return p
 
 
-def label_for(cfg: ExperimentConfig) -> str:
-    """Run label: ``ewc`` or ``m=<meta>``."""
-    if cfg.method.kind == "ewc":
-        return "ewc"
-    meta = cfg.method.meta
-    return "m=" + ("-".join(f"{m:g}" for m in meta) if isinstance(meta, list) else f"{meta:g}")
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_experiment_parser(
         subparsers, "train", "one continual-learning run from a TOML configuration", __doc__
@@ -136,12 +128,11 @@ def device_summary(report: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     # Heavy imports here, not at module level: 'spinapse --help' does not load torch.
-    from spinapse.config import load_config, unused_fields
+    from spinapse.config import load_config
     from spinapse.errors import UsageError
-    from spinapse.experiments.experiment import run_experiment, set_threads
-    from spinapse.experiments.output import claim
-    from spinapse.experiments.report import summary_table, write_results
-    from spinapse.io import write_json
+    from spinapse.experiments.experiment import set_threads
+    from spinapse.experiments.report import summary_table
+    from spinapse.experiments.train_run import train_run
 
     set_threads(args.threads)
     overrides = list(args.overrides)
@@ -152,39 +143,17 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError("--mode needs --synapse CARD (see 'spinapse device list')")
         overrides.append(f"synapse.mode={json.dumps(args.mode)}")
     cfg = load_config(args.config, overrides)
-    if cfg.synapse.card:  # a missing or bad card is reported before the folder is touched
-        from spinapse.behavioral.card import load_card
-
-        load_card(cfg.synapse.card)
-    out = cfg.out_dir()
-    # Before any work: the folder is writable and holds no other configuration's results.
-    claim(out, cfg.model_dump(mode="json"), overwrite=args.overwrite)
-    label = label_for(cfg)
-    device_report = None
-    options = {
-        "resume": args.resume,
-        "progress": not args.no_progress,
-        "overwrite": args.overwrite,
-        "keep_checkpoints": args.checkpoints,
-    }
-    if cfg.synapse.card:
-        from spinapse.experiments.device_training import run_device_experiment
-
-        label, result, device_report = run_device_experiment(cfg, out, **options)
-    else:
-        result = run_experiment(cfg, label, out, **options)
-    runs = {label: result}
-    extras = {label: {"device": device_report}} if device_report is not None else None
-    files = write_results(
-        out, cfg.model_dump(mode="json"), runs, cfg.train.epochs, extras, unused_fields(cfg)
+    run = train_run(
+        cfg,
+        threads=args.threads,
+        resume=args.resume,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+        keep_checkpoints=args.checkpoints,
     )
-    if device_report is not None:
-        print(device_summary(device_report))
-    # result.seconds sums every session of a resumed run (kept in the checkpoints).
-    write_json(
-        out / "timing.json",
-        {"seconds": {label: round(result.seconds, 1)}, "threads": args.threads},
-    )
+    result, runs, files = run.result, {run.label: run.result}, run.files
+    if run.device_report is not None:
+        print(device_summary(run.device_report))
     print(
         f"final test accuracy (%) after {plural(len(result.acc), 'task')}, "
         f"{plural(cfg.train.epochs, 'epoch')} each"
@@ -192,5 +161,5 @@ def main(args: argparse.Namespace) -> int:
     print(summary_table(runs))
     secs = f"{result.seconds:.1f}" if result.seconds < 10 else f"{result.seconds:.0f}"
     resumed = ", summed over the sessions of the resumed run" if args.resume else ""
-    print(f"results: {files['json']} ({secs} s of training{resumed})")
+    print(f"results: {files['results.json']} ({secs} s of training{resumed})")
     return 0

@@ -10,6 +10,7 @@ write pulses, failed writes, flips, write/gate/read energy (J), per task and in 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +113,13 @@ def run_device_experiment(
     progress: bool = True,
     overwrite: bool = False,
     keep_checkpoints: str = "all",
+    on_epoch: Callable[[], None] | None = None,
 ) -> tuple[str, ContinualResult, dict[str, Any]]:
     """Run the device learner of ``cfg``; return ``(label, result, device report)``.
 
     ``overwrite`` and ``keep_checkpoints``: see
-    :func:`spinapse.experiments.experiment.run_experiment`.
+    :func:`spinapse.experiments.experiment.run_experiment`. ``on_epoch`` is called after every
+    training epoch (progress of runs in other processes).
     """
     claim(out_dir, cfg.model_dump(mode="json"), overwrite=overwrite)
     tasks = build_tasks(cfg)
@@ -132,6 +135,7 @@ def run_device_experiment(
         progress=progress,
         overwrite=overwrite,
         keep_checkpoints=keep_checkpoints,
+        on_epoch=on_epoch,
     )
     report = learner.device_report()
     report["card"] = learner.card.name

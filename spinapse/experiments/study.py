@@ -1,21 +1,23 @@
-"""Multi-seed studies: m = 0 against metaplastic m over seeds, trained in worker processes.
+"""Multi-seed studies: m = 0 against metaplastic m over seeds, trained on a Dask cluster.
 
-:func:`run_jobs` trains every ``(seed, label, m)`` run of one configuration, ``jobs`` at a time in
-worker processes with a fixed number of torch threads each, so a run's numbers do not depend on
-how many run at once. :func:`write_study` writes each seed's result files and ``summary.json``
-(final accuracy per task, mean of the earlier tasks, newest task, per seed).
+:func:`run_jobs` trains every ``(seed, label, m)`` run of one configuration: in this process when
+one job runs at a time on the local machine, else as Dask tasks (:mod:`spinapse.experiments.
+dask_runs`) on a local cluster of ``workers`` single-threaded processes or on a running scheduler,
+each run with a fixed number of torch threads, so a run's numbers do not depend on where or with
+how many others it runs. :func:`write_seed` writes each seed's result files and :func:`summary`
+the study's ``summary.json`` (final accuracy per task, mean of the earlier tasks, newest task, per
+seed).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import statistics
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from tqdm import tqdm
-
 from spinapse.config import ExperimentConfig
+from spinapse.errors import UsageError
 from spinapse.experiments.continual import ContinualResult
 from spinapse.experiments.experiment import build_tasks, run_experiment, set_threads
 from spinapse.experiments.report import percent, write_results
@@ -25,19 +27,21 @@ Job = tuple[int, str, float | list[float]]
 """One run of a study: ``(seed, label, m)``."""
 
 
-def _one_run(
+def one_run(
     cfg_json: dict,
     seed: int,
     label: str,
     meta: float | list[float],
     resume: bool,
     threads: int,
-    progress: bool,
-    queue=None,
+    progress: bool = False,
+    *,
+    on_epoch: Callable[[], None] | None = None,
 ) -> tuple[dict, float]:
-    """Train one (seed, m) run; returns the result as a dict and its duration in seconds.
+    """Train one (seed, m) run; return the result as a dict and its duration in seconds.
 
-    Top-level so that worker processes can run it; ``queue`` receives one item per epoch.
+    Module-level so that Dask workers import it by name; ``on_epoch`` is called after every
+    training epoch (progress events).
     """
     set_threads(threads)
     cfg = ExperimentConfig.model_validate(cfg_json).model_copy(update={"seed": seed})
@@ -50,7 +54,7 @@ def _one_run(
         meta=meta,
         resume=resume,
         progress=progress,
-        on_epoch=None if queue is None else (lambda: queue.put(1)),
+        on_epoch=on_epoch,
     )
     # result.seconds sums every session of a resumed run (kept in its checkpoints).
     return result.to_dict(), round(result.seconds, 1)
@@ -71,48 +75,56 @@ def run_jobs(
     threads: int,
     resume: bool,
     progress: bool,
+    scheduler: str = "local",
 ) -> dict[tuple[int, str], tuple[ContinualResult, float]]:
-    """Run every ``(seed, label, m)`` job, ``workers`` at a time in worker processes (each with
-    ``threads`` torch threads, so results do not depend on ``workers``).
+    """Run every ``(seed, label, m)`` job; return ``{(seed, label): (result, seconds)}``.
 
-    Returns ``{(seed, label): (result, seconds)}``.
+    ``scheduler = "local"`` with ``workers == 1`` trains in this process, one run after another;
+    otherwise the runs are Dask tasks on a local cluster of ``workers`` processes or on the
+    scheduler at ``scheduler`` (``tcp://HOST:PORT``). Each run uses ``threads`` torch threads,
+    so results do not depend on ``workers`` or the scheduler.
+
+    Raises
+    ------
+    UsageError
+        After the other runs finished, if a run failed (its error, or its worker lost twice);
+        their checkpoints let ``--resume`` reuse them.
     """
     cfg_json = base.model_dump(mode="json")
     out: dict[tuple[int, str], tuple[ContinualResult, float]] = {}
-    if workers == 1:
+    if scheduler == "local" and workers == 1:
         for seed, label, m in jobs:
-            res, sec = _one_run(cfg_json, seed, label, m, resume, threads, progress)
+            res, sec = one_run(cfg_json, seed, label, m, resume, threads, progress)
             out[(seed, label)] = (ContinualResult(**res), sec)
         return out
-    total = len(jobs) * base.train.epochs * task_count(base)
-    # fork where the platform has it: workers start in milliseconds instead of re-importing
-    # torch; the parent has run no parallel torch kernel yet (one thread), so forking is safe.
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        queue = manager.Queue()
-        futures = {
-            pool.submit(_one_run, cfg_json, seed, label, m, resume, threads, False, queue): (
-                seed,
-                label,
+    from spinapse.experiments.cluster import dask_client, describe
+    from spinapse.experiments.dask_runs import Call, run_calls
+
+    calls = [
+        Call(f"seed-{seed}-{label}", one_run, (cfg_json, seed, label, m, resume, threads))
+        for seed, label, m in jobs
+    ]
+    with dask_client(scheduler, workers=workers) as client:
+        if progress:
+            print(describe(client), file=sys.stderr, flush=True)
+        outcomes = run_calls(
+            client,
+            calls,
+            progress=progress,
+            total_epochs=len(jobs) * base.train.epochs * task_count(base),
+            desc=f"{len(jobs)} runs",
+        )
+    failed = [o for o in outcomes.values() if not o.ok]
+    if failed:
+        raise UsageError(
+            "; ".join(
+                f"run {o.key} failed after {o.attempts} attempt(s): {o.error}" for o in failed
             )
-            for seed, label, m in jobs
-        }
-        with tqdm(
-            total=total,
-            desc=f"{len(jobs)} runs, {workers} jobs",
-            unit="epoch",
-            disable=not progress,
-            leave=False,
-        ) as bar:
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                while not queue.empty():
-                    bar.update(queue.get())
-                for f in finished:
-                    res, sec = f.result()
-                    out[futures[f]] = (ContinualResult(**res), sec)
+            + " (the finished runs are checkpointed: add --resume to reuse them)"
+        )
+    for (seed, label, _), call in zip(jobs, calls):
+        res, sec = outcomes[call.key].value
+        out[(seed, label)] = (ContinualResult(**res), sec)
     return out
 
 
