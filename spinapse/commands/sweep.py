@@ -25,10 +25,6 @@ import sys
 
 from spinapse.commands.train import OVERRIDE_HELP
 from spinapse.experiments.cluster import check_scheduler, dask_client, default_workers, describe
-from spinapse.experiments.experiment import set_threads
-from spinapse.experiments.sweep import RunRecord, pending_runs, run_sweep
-from spinapse.experiments.sweep_grid import load_sweep
-from spinapse.experiments.sweep_report import sweep_document, table, write_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -91,6 +87,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # Imported here, not at module import: `spinapse --help` must not load torch.
+    from spinapse.experiments.experiment import set_threads
+    from spinapse.experiments.sweep import RunRecord, pending_runs, run_sweep
+    from spinapse.experiments.sweep_grid import load_sweep
+    from spinapse.experiments.sweep_report import sweep_document, table, write_report
+
     set_threads(args.threads)
     check_scheduler(args.scheduler)
     sweep = load_sweep(args.config, args.overrides)
