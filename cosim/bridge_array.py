@@ -1,4 +1,4 @@
-"""The RTL half of the co-simulation bridge: a ``SynapseArray`` whose pulses are resolved by the host.
+"""RTL half of the co-simulation bridge: a ``SynapseArray`` whose pulses the host resolves.
 
 :class:`BridgeSynapseArray` is the fourth implementation behind
 :class:`~spinapse.rtl.synapse_array.SynapseArraySignature` (beside the ideal, stochastic and

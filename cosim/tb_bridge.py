@@ -1,4 +1,4 @@
-"""cocotb testbench of the full system: the RTL training engine learns while its synapses are physics.
+"""cocotb testbench of the full system: the RTL training engine learns on physics synapses.
 
 Runs inside the simulator process (Verilator, built by :mod:`spinapse.cosim.bridge_case`) on a
 :class:`~spinapse.cosim.bridge_system.BridgeSystem`. The case file named by ``SPINAPSE_TB_CASE``

@@ -17,9 +17,9 @@ applies :mod:`spinapse.rtl.update_lane` in every lane, writes them back, and dri
 Handshake: assert ``start`` for one cycle with ``row`` while ``busy`` is low; keep ``grad`` stable
 until ``done`` (a one-cycle pulse). ``clear`` (one cycle, while idle) sets every accumulator ``M``
 to 0, one row per cycle (``rows + 1`` cycles, ``busy`` high, then ``done``): the host's task switch,
-as the golden model restarts ``M`` at each new task. Latency from ``start`` to ``done`` inclusive, with an array
-that answers in one cycle: 4 cycles per row in digital mode plus 3 per write-verify attempt,
-5 in device mode.
+as the golden model restarts ``M`` at each new task. Latency from ``start`` to ``done`` inclusive,
+with an array that answers in one cycle: 4 cycles per row in digital mode plus 3 per write-verify
+attempt, 5 in device mode.
 """
 
 from __future__ import annotations
