@@ -303,7 +303,7 @@ class PhysicsSynapseArray:
         and its lanes) towards ``polarity`` (bool, one per device); returns a bool per device:
         it changed state. Stuck devices and the extra failure rate are applied here."""
         cols = np.asarray(cols, dtype=np.int64)
-        rows = np.broadcast_to(np.asarray(rows, dtype=np.int64), cols.shape)
+        rows = np.broadcast_to(np.asarray(rows, dtype=np.int64), cols.shape).copy()
         n = cols.size
         if n == 0:
             return np.zeros(0, dtype=bool)
@@ -312,7 +312,7 @@ class PhysicsSynapseArray:
         else:
             order = np.arange(n)
         self._pulse_index += 1
-        rows_t, cols_t = torch.from_numpy(rows[order].copy()), torch.from_numpy(cols[order])
+        rows_t, cols_t = torch.from_numpy(rows[order]), torch.from_numpy(cols[order])
         if isinstance(width, torch.Tensor):
             width = width[torch.from_numpy(order)]
         pol = torch.from_numpy(np.where(np.asarray(polarity, dtype=bool)[order], 1.0, -1.0))
