@@ -209,6 +209,7 @@ def run_bridge(
             "step_timeout_cycles": budget,
             "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None,
             "progress": bool(progress),
+            "counter_offset": {k: resume["counters"][k] for k in COUNTER_KEYS} if resume else None,
         }
         from spinapse.io import write_json
 

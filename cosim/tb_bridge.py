@@ -36,6 +36,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer, with_timeout
 
 PERIOD_NS = 10
+COUNTER_KEYS = ("writes", "retries", "failures")
 
 
 async def _load_mirror(dut, layer: int, bits: np.ndarray) -> None:
@@ -222,9 +223,9 @@ async def train_with_physics(dut):
             if case["mode"] == "device":
                 await _apply_step_gates(dut, arrays)
             bar.update(1)
-        counters = {
-            k: getattr(dut, k).value.to_unsigned() for k in ("writes", "retries", "failures")
-        }
+        # RTL counters restart with a resumed run: the case carries the totals before it.
+        off = case.get("counter_offset") or {}
+        counters = {k: getattr(dut, k).value.to_unsigned() + off.get(k, 0) for k in COUNTER_KEYS}
         counters["reads"] = [dut.reads1.value.to_unsigned(), dut.reads2.value.to_unsigned()]
         snap = _snapshot(case, await _rtl_state(dut, case), arrays, gen, counters, preds, t)
         if case.get("checkpoint_dir"):
