@@ -67,7 +67,7 @@ def test_1000_steps_784_64_10_bit_exact(mode):
 def test_pulse_map_from_card_in_si_units():
     p = PulseMap.from_card(CARD)
     assert p.write_current == pytest.approx(60e-6) and p.flip_width == pytest.approx(5e-9)
-    assert p.gate_width == pytest.approx(0.15e-3) and p.erase_voltage == -3.0
+    assert p.gate_width == pytest.approx(12e-6) and p.erase_voltage == -3.0
 
 
 def test_card_without_pulse_map_is_refused_with_the_table_named():
