@@ -79,3 +79,15 @@ def test_killed_cosim_resumes_without_losing_or_redoing_tasks(tmp_path, capsys):
 
     last = torch.load(ck / "task2.pt", weights_only=False)
     assert compare(last, gold, "device") == []
+    # One deliberately mis-ordered pulse in the golden side (the 4th write-pulse command of
+    # layer 1: its devices drawn in reverse lane order) is detected.
+    bad = golden_prediction(
+        cfg.rule(),
+        "device",
+        load_card(cfg.card),
+        [d[0] for d in data],
+        cfg.seed,
+        cfg.device_seed,
+        misorder=(0, 3),
+    )
+    assert any("device" in d for d in compare(last, bad, "device"))
