@@ -92,7 +92,7 @@ def golden_prediction(
         task_preds = []
         for x, y in zip(xs, ys):
             for a in engine.arrays:
-                a.account_reads(None, reads_per_step(mode))
+                a.start_step(reads_per_step(mode))
             task_preds.append(engine.step(x, int(y)))
         preds.append(task_preds)
     c = engine.counters

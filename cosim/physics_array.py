@@ -44,6 +44,8 @@ COUNTERS = (
     "erase_pulses",
     "row_commands",
     "row_reads",
+    "final_failures",
+    "final_failures_stuck",
 )
 STATE = ("ap", "c", "energy_write", "energy_gate", "energy_read")
 DEV_COUNTS = ("write_pulses", "gate_pulses", "reads", "flips")
@@ -137,7 +139,12 @@ class PhysicsSynapseArray:
         ``failed_writes`` (write pulses that left the device where it was; equals
         ``stuck_failures + injected_failures`` plus the physics' own misses),
         ``stuck_failures``, ``injected_failures``, ``gate_pulses`` (consolidating),
-        ``erase_pulses``, ``row_commands``, ``row_reads``.
+        ``erase_pulses``, ``row_commands``, ``row_reads``; digital mode: ``final_failures``
+        (lanes still wrong after the last write-verify attempt: the RTL ``failures`` counter)
+        and ``final_failures_stuck`` (those of them on stuck devices).
+    retry_limit : int
+        Write-verify retries after the first pulse (``IntegerRule.retry_limit``), to tell the
+        last attempt of a write from the others.
     time_s : float
         Simulated device time: per row command its longest pulse (plus the erase pulse), per
         row read ``t_read`` (rows are pulsed one at a time, lanes in parallel).
@@ -158,6 +165,7 @@ class PhysicsSynapseArray:
         faults: Faults | None = None,
         code_bits: int = 4,
         misorder_pulse: int | None = None,
+        retry_limit: int = 3,
     ) -> None:
         init_bits = np.asarray(init_bits, dtype=bool)
         if init_bits.shape != (rows, lanes):
@@ -184,6 +192,8 @@ class PhysicsSynapseArray:
         self.time_s = 0.0
         self.misorder_pulse = misorder_pulse
         self._pulse_index = 0
+        self.retry_limit = retry_limit
+        self._verify = (-1, None, 0)  # (row, lanes still wrong, attempt) of the running write
 
     # -- the SynapseArray side ---------------------------------------------------------------
     def sense(self) -> np.ndarray:
@@ -209,16 +219,35 @@ class PhysicsSynapseArray:
         self.counts["row_reads"] += n_rows
         self.time_s += n_rows * d.read_p.t_read
 
+    def start_step(self, reads_per_row: int) -> None:
+        """Start of a training step: charge its reads of every row (forward pass, and the
+        digital update sweep) and forget the write-verify of the previous step."""
+        self.account_reads(None, reads_per_row)
+        self._verify = (-1, None, 0)
+
     def write(self, row: int, enable: np.ndarray, polarity: np.ndarray) -> None:
         """Digital ``WRITE``: one ``write_current`` pulse towards ``polarity`` (bool ``[lanes]``)
-        on the ``enable`` lanes of ``row``, then the verify ``READ`` of the row (charged)."""
+        on the ``enable`` lanes of ``row``, then the verify ``READ`` of the row (charged).
+
+        Within a step the engine retries only the lanes still wrong, on the same row, so a
+        pulse on a subset of the previous pulse's failed lanes of the same row is its next
+        attempt; lanes still wrong after attempt ``retry_limit`` are final failures."""
         p = self.pulses
         self.counts["row_commands"] += 1
+        enable = np.asarray(enable, dtype=bool)
         cols = np.flatnonzero(enable)
-        pol = np.asarray(polarity, dtype=bool)[cols]
-        self._switch(row, cols, pol, p.write_current, p.write_width)
+        pol = np.asarray(polarity, dtype=bool)
+        self._switch(row, cols, pol[cols], p.write_current, p.write_width)
         self.time_s += p.write_width
         self.account_reads(row)
+        last_row, last_wrong, attempt = self._verify
+        retry = last_row == row and last_wrong is not None and not (enable & ~last_wrong).any()
+        attempt = attempt + 1 if retry else 0
+        wrong = enable & (self.bits[row] != pol)
+        if attempt == self.retry_limit:
+            self.counts["final_failures"] += int(wrong.sum())
+            self.counts["final_failures_stuck"] += int((wrong & self.stuck[row].numpy()).sum())
+        self._verify = (row, wrong, attempt)
 
     def gate_rows(self, rows, enable, polarity, code) -> None:
         """Device-mode ``GATE`` beats of one training step, rows in the given (ascending) order.
@@ -385,6 +414,8 @@ def physics_layers(card, rule, init_bits, seed: int, faults: Faults | None = Non
         mis = misorder[1] if misorder is not None and misorder[0] == k else None
         rows, lanes = np.shape(bits)
         arrays.append(
-            PhysicsSynapseArray(card, rows, lanes, gen, bits, faults, rule.code_bits, mis)
+            PhysicsSynapseArray(
+                card, rows, lanes, gen, bits, faults, rule.code_bits, mis, rule.retry_limit
+            )
         )
     return arrays, gen

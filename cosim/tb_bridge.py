@@ -204,7 +204,7 @@ async def train_with_physics(dut):
         preds = []
         for x, label in zip(task["x"], task["label"]):
             for a in arrays:
-                a.account_reads(None, reads_per_step)
+                a.start_step(reads_per_step)
             dut.x.value = int(x)
             dut.label.value = int(label)
             dut.train.value = 1

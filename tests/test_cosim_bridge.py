@@ -210,3 +210,45 @@ def test_acc_clear_host_command_zeroes_every_accumulator():
     assert any(a.any() for a in eng.acc)
     assert seen["after"] == [0] * (rule.n_in + rule.n_hidden)
     assert seen["thr_after"] == seen["thr"]
+
+
+def _account(counters, arrays):
+    """Every failed write accounted: RTL writes + retries are the device write pulses, RTL
+    failures are the lanes still wrong after the last attempt, and every failed pulse is a stuck
+    device, an injected failure or a physics miss."""
+    counts = [a["counts"] if isinstance(a, dict) else a.counts for a in arrays]
+    assert counters["writes"] + counters["retries"] == sum(c["write_pulses"] for c in counts)
+    assert counters["failures"] == sum(c["final_failures"] for c in counts)
+    for c in counts:
+        assert c["flips"] + c["failed_writes"] == c["write_pulses"]
+        assert c["stuck_failures"] + c["injected_failures"] <= c["failed_writes"]
+    return sum(c["final_failures"] for c in counts), sum(c["final_failures_stuck"] for c in counts)
+
+
+def test_golden_with_stuck_devices_accounts_for_every_failed_write():
+    """Digital mode, 784-16-10, 10 steps, 1 % stuck at P + 1 % at AP, 5 % injected failures
+    (seeds 0 / 1): write-verify gives up after its retries (no hang) and the counters add up;
+    most final failures are stuck devices. (A stuck device that disagrees with sign(W_h) is
+    written again at every step, 4 pulses each: 20 % stuck makes nearly every row a write-verify
+    row, which the slow test below runs.)"""
+    rule = dataclasses.replace(IntegerRule(), n_hidden=16)
+    faults = Faults(stuck_p=0.01, stuck_ap=0.01, write_fail=0.05)
+    gold = golden_prediction(rule, "digital", CARD, [digit_steps(10, 0)], faults=faults)
+    final, stuck = _account(gold["counters"], gold["arrays"])
+    assert final > 0 and stuck > 0.5 * final
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_cosim_with_20_percent_stuck_devices_completes_and_agrees():
+    """10 % stuck at P + 10 % at AP and 5 % injected failures on the RTL engine in Verilator,
+    784-16-10, digital mode, 30 steps: the run completes, it is bit-exact with the golden
+    prediction, and the RTL counters account for every failed write."""
+    rule = dataclasses.replace(IntegerRule(), n_hidden=16)
+    faults = Faults(stuck_p=0.1, stuck_ap=0.1, write_fail=0.05)
+    tasks = [digit_steps(30, 0)]
+    snap = run_bridge(rule, "digital", CARD, tasks, faults=faults)
+    gold = golden_prediction(rule, "digital", CARD, tasks, faults=faults)
+    assert compare(snap, gold, "digital") == []
+    final, stuck = _account(snap["counters"], snap["arrays"])
+    assert final > 0 and stuck > 0.5 * final
