@@ -104,6 +104,22 @@ def golden_prediction(
     }
 
 
+def misorder_target(array) -> int:
+    """For negative tests: index of the first write pulse of ``array`` (a physics array of a
+    finished run) where a device missed and reversing the draw order moves the miss to another
+    device (a pulse where every device switches comes out the same in any order).
+
+    Raises
+    ------
+    AssertionError
+        If no such pulse was recorded.
+    """
+    for index, n, miss in array.missed_pulses:
+        if any(n - 1 - p not in miss for p in miss):
+            return index
+    raise AssertionError("no write pulse with a miss to mis-order")
+
+
 def _rtl_sources_digest() -> str:
     import spinapse.cosim.bridge_array as ba
     import spinapse.rtl as rtl

@@ -193,6 +193,10 @@ class PhysicsSynapseArray:
         self.misorder_pulse = misorder_pulse
         self._pulse_index = 0
         self.retry_limit = retry_limit
+        # (pulse index, devices, positions that failed) of the first pulses with a miss: the
+        # negative test mis-orders one of them (a pulse where every device switches would come
+        # out the same in any order).
+        self.missed_pulses: list[tuple[int, int, list[int]]] = []
         self._verify = (-1, None, 0)  # (row, lanes still wrong, attempt) of the running write
 
     # -- the SynapseArray side ---------------------------------------------------------------
@@ -359,6 +363,9 @@ class PhysicsSynapseArray:
             d.ap[rows_t[undo], cols_t[undo]] ^= True
             d.flips[rows_t[undo], cols_t[undo]] -= 1
         done = (flip & ~undo).numpy()
+        if not done.all() and len(self.missed_pulses) < 64:
+            miss = np.flatnonzero(~done).tolist()
+            self.missed_pulses.append((self._pulse_index - 1, n, miss))
         self.counts["write_pulses"] += n
         self.counts["flips"] += int(done.sum())
         self.counts["failed_writes"] += n - int(done.sum())

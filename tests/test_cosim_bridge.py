@@ -23,7 +23,7 @@ from amaranth.sim import Simulator
 
 from spinapse.behavioral.card import load_card
 from spinapse.behavioral.pulse_map import PulseMap
-from spinapse.cosim.bridge_case import compare, golden_prediction, run_bridge
+from spinapse.cosim.bridge_case import compare, golden_prediction, misorder_target, run_bridge
 from spinapse.cosim.physics_array import Faults, PhysicsSynapseArray
 from spinapse.cosim.tb_training_case import digit_steps
 from spinapse.golden.integer_model.array_models import lane_seeds
@@ -39,8 +39,9 @@ def _run_and_check(rule, mode, steps, misorder_layer):
     snap = run_bridge(rule, mode, CARD, tasks)
     gold = golden_prediction(rule, mode, CARD, tasks)
     assert compare(snap, gold, mode) == []
-    # Mis-order one pulse (the 5th write-pulse command of the layer): the run no longer agrees.
-    bad = golden_prediction(rule, mode, CARD, tasks, misorder=(misorder_layer, 4))
+    # Mis-order one pulse (its devices drawn in reverse lane order): no longer agrees.
+    target = misorder_target(gold["arrays"][misorder_layer])
+    bad = golden_prediction(rule, mode, CARD, tasks, misorder=(misorder_layer, target))
     diffs = compare(snap, bad, mode)
     assert any("device" in d for d in diffs), diffs
     return snap, gold
@@ -151,7 +152,9 @@ def test_golden_with_physics_arrays_is_reproducible_and_misorder_changes_it():
     tasks = [digit_steps(30, 0)]
     a = golden_prediction(rule, "device", CARD, tasks)
     b = golden_prediction(rule, "device", CARD, tasks)
-    c = golden_prediction(rule, "device", CARD, tasks, misorder=(0, 2))
+    c = golden_prediction(
+        rule, "device", CARD, tasks, misorder=(0, misorder_target(a["arrays"][0]))
+    )
     sa, sb, sc = (g["arrays"][0].state_dict() for g in (a, b, c))
     assert torch.equal(sa["c"], sb["c"]) and torch.equal(sa["ap"], sb["ap"])
     assert not (torch.equal(sa["c"], sc["c"]) and torch.equal(sa["ap"], sc["ap"]))

@@ -18,7 +18,7 @@ import time
 
 from spinapse.behavioral.card import load_card
 from spinapse.cli import main
-from spinapse.cosim.bridge_case import compare, golden_prediction
+from spinapse.cosim.bridge_case import compare, golden_prediction, misorder_target
 from spinapse.experiments.cosim_config import load_cosim_config
 from spinapse.experiments.cosim_run import task_data
 
@@ -88,6 +88,6 @@ def test_killed_cosim_resumes_without_losing_or_redoing_tasks(tmp_path, capsys):
         [d[0] for d in data],
         cfg.seed,
         cfg.device_seed,
-        misorder=(0, 3),
+        misorder=(0, misorder_target(gold["arrays"][0])),
     )
     assert any("device" in d for d in compare(last, bad, "device"))
