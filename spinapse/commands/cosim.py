@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-from spinapse.commands.train import OVERRIDE_HELP
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from spinapse.experiments.cosim_config import CosimConfig
@@ -40,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FIELD=VALUE",
         action="append",
         default=[],
-        help=OVERRIDE_HELP.replace("train.epochs=5", "tasks.epochs=1"),
+        help="override one configuration field, FIELD.SUB=VALUE with VALUE a TOML value, e.g. "
+        "--set tasks.count=2 --set mode='\"digital\"' --set faults.stuck_p=0.05; repeatable",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue a killed run from its last finished task"

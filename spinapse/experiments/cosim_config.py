@@ -59,7 +59,9 @@ class CosimConfig(_Strict):
     name: str = Field("cosim", min_length=1, description="results go to <out>/<name>/")
     out: str = Field("results", min_length=1, description="results folder")
     card: str = Field("mtj_mi_stt", min_length=1, description="device card (name or path)")
-    mode: Literal["device", "digital"] = "device"
+    mode: Literal["device", "digital"] = Field(
+        "device", description="'device': gate pulses, hidden state c; 'digital': W_h, write-verify"
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="initial W_h, task order, permutations")
     device_seed: int = Field(1, ge=0, le=2**31 - 1, description="device spread, faults, switching")
     baseline: bool = Field(True, description="also run the integer engine, m = 0, ideal array")
