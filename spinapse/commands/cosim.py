@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         help="override one configuration field, FIELD.SUB=VALUE with VALUE a TOML value, e.g. "
-        "--set tasks.count=2 --set mode='\"digital\"' --set faults.stuck_p=0.05; repeatable",
+        "--set tasks.count=2 --set mode=digital --set faults.stuck_p=0.05; repeatable",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue a killed run from its last finished task"
