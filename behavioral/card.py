@@ -97,6 +97,18 @@ SCHEMA: dict[str, dict[str, FieldSpec]] = {
         "C_gate": _F("F", 0, 1e-6, doc="gate capacitance (charged once per pulse)"),
         "R_gate": _F("Ohm", 0, INF, lo_open=True, doc="gate leakage resistance"),
     },
+    # Pulse map of the co-simulation bridge (docs/pulse_map.md): how each SynapseArray command
+    # becomes device pulses. Optional: only cards that drive the RTL engine need it.
+    "pulses": {
+        "write_current": _F("A", 0, 1e-2, lo_open=True, doc="digital WRITE pulse current"),
+        "write_width": _F("s", 0, 1e-3, lo_open=True, doc="digital WRITE pulse width"),
+        "flip_current": _F("A", 0, 1e-2, lo_open=True, doc="device-mode flip pulse current"),
+        "flip_width": _F("s", 0, 1e-3, lo_open=True, doc="flip pulse width per code unit"),
+        "gate_voltage": _F("V", 0, 100, lo_open=True, doc="consolidating gate pulse voltage"),
+        "gate_width": _F("s", 0, 1e3, lo_open=True, doc="gate pulse width per code unit"),
+        "erase_voltage": _F("V", -100, 0, hi_open=True, doc="erasing gate pulse after a flip"),
+        "erase_width": _F("s", 0, 1e4, doc="erasing gate pulse width"),
+    },
     "domain_wall": {
         "length": _F("m", 0, 1e-5, lo_open=True, doc="track length"),
         "width": _F("m", 0, 1e-5, lo_open=True, doc="track width"),
@@ -126,6 +138,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "mtj_synapse": ("mtj_read", "mtj_switching", "magneto_ionic"),
     "domain_wall_synapse": ("domain_wall",),
 }
+OPTIONAL: dict[str, tuple[str, ...]] = {"mtj_synapse": ("pulses",), "domain_wall_synapse": ()}
 VARIANTS = ("stt", "sot")
 HEADER_KEYS = ("name", "kind", "variant", "description")
 
@@ -249,14 +262,15 @@ def parse_card(data: dict, path: Path | None = None) -> DeviceCard:
     elif variant:
         raise ValueError(f"[card].variant: only mtj_synapse cards have a variant, got {variant!r}")
     sections = [k for k in data if k != "card"]
+    optional = [k for k in OPTIONAL[kind] if k in data]
     for name in sections:
-        if name not in required:
-            known = ", ".join(required)
+        if name not in required and name not in optional:
+            known = ", ".join(required + list(OPTIONAL[kind]))
             raise ValueError(f"[{name}]: unknown section for kind {kind!r}; expected: {known}")
     values: dict[str, dict[str, float]] = {}
     units: dict[str, dict[str, str]] = {}
     sources: dict[str, dict[str, str]] = {}
-    for name in required:
+    for name in required + optional:
         table = data.get(name)
         if not isinstance(table, dict):
             raise ValueError(f"[{name}]: missing section")

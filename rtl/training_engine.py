@@ -60,6 +60,7 @@ def host_members(rule) -> dict:
         "thr_load": In(1),
         "thr1_in": In(n_h * THR_BITS),
         "thr2_in": In(n_out * THR_BITS),
+        "acc_clear": In(1),
         "writes": Out(32),
         "retries": Out(32),
         "failures": Out(32),
@@ -97,6 +98,9 @@ class TrainingEngine(wiring.Component):
         ``[18 j, 18 j + 18)``.
     thr_load : In(1); thr1_in : In(n_hidden * 18); thr2_in : In(n_out * 18)
         While idle, ``thr_load`` copies ``thr*_in`` into the thresholds (task switch).
+    acc_clear : In(1)
+        While idle (and without ``start``/``thr_load``): clear every accumulator ``M`` of both
+        layers (task switch, no rebuild); ``busy`` for ``max(n_in, n_hidden) + 3`` cycles.
     writes, retries, failures : Out(32)
         Sums of both update engines' counters.
     arr1, arr2 : Out(SynapseArraySignature)
@@ -225,6 +229,15 @@ class TrainingEngine(wiring.Component):
                         m.d.sync += t1[j].eq(self.thr1_in[j * THR_BITS : (j + 1) * THR_BITS])
                     for k in range(n_out):
                         m.d.sync += t2[k].eq(self.thr2_in[k * THR_BITS : (k + 1) * THR_BITS])
+                with m.Elif(self.acc_clear):
+                    m.next = "CLEAR_GO"
+            with m.State("CLEAR_GO"):
+                m.d.comb += [self.busy.eq(1), upd1.clear.eq(1), upd2.clear.eq(1)]
+                m.next = "CLEAR_WAIT"
+            with m.State("CLEAR_WAIT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~upd1.busy & ~upd2.busy):
+                    m.next = "IDLE"
             with m.State("FWD1"):
                 m.d.comb += [self.busy.eq(1), self.arr1.cmd.valid.eq(issue < n_in)]
                 with m.If(self.arr1.cmd.valid & self.arr1.cmd.ready):

@@ -44,8 +44,8 @@ class TrainingSystem(wiring.Component):
 
     Members
     -------
-    x, label, start, train, busy, done, pred, thr1, thr2, thr_load, thr1_in, thr2_in, writes,
-    retries, failures
+    x, label, start, train, busy, done, pred, thr1, thr2, thr_load, thr1_in, thr2_in, acc_clear,
+    writes, retries, failures
         As :class:`TrainingEngine`.
     p_success : In(9)
         Digital mode only: write success of both binary arrays in 1/256, in [0, 256].
@@ -110,7 +110,7 @@ class TrainingSystem(wiring.Component):
         if self.mode == "digital":
             for arr in self.arrays:
                 m.d.comb += arr.p_success.eq(self.p_success)
-        for name in ("x", "label", "start", "train", "thr_load", "thr1_in", "thr2_in"):
+        for name in ("x", "label", "start", "train", "thr_load", "thr1_in", "thr2_in", "acc_clear"):
             m.d.comb += getattr(eng, name).eq(getattr(self, name))
         for name in ("busy", "done", "pred", "thr1", "thr2", "writes", "retries", "failures"):
             m.d.comb += getattr(self, name).eq(getattr(eng, name))

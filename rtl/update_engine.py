@@ -15,14 +15,16 @@ applies :mod:`spinapse.rtl.update_lane` in every lane, writes them back, and dri
   are not enabled); the array's hidden state applies f_meta. ``writes`` += enabled lanes.
 
 Handshake: assert ``start`` for one cycle with ``row`` while ``busy`` is low; keep ``grad`` stable
-until ``done`` (a one-cycle pulse). Latency from ``start`` to ``done`` inclusive, with an array
-that answers in one cycle: 4 cycles per row in digital mode plus 3 per write-verify attempt,
-5 in device mode.
+until ``done`` (a one-cycle pulse). ``clear`` (one cycle, while idle) sets every accumulator ``M``
+to 0, one row per cycle (``rows + 1`` cycles, ``busy`` high, then ``done``): the host's task switch,
+as the golden model restarts ``M`` at each new task. Latency from ``start`` to ``done`` inclusive,
+with an array that answers in one cycle: 4 cycles per row in digital mode plus 3 per write-verify
+attempt, 5 in device mode.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -59,6 +61,8 @@ class UpdateEngine(wiring.Component):
     -------
     start : In(1); row : In(range(rows)); grad : In(lanes * grad_bits)
         Lane ``l``'s signed gradient at ``[l*grad_bits, (l+1)*grad_bits)``.
+    clear : In(1)
+        While idle: clear every ``M`` row (``start`` has priority).
     busy : Out(1); done : Out(1)
     arr : Out(SynapseArraySignature(rows, lanes, code_bits))
     writes, retries, failures : Out(32)
@@ -88,6 +92,7 @@ class UpdateEngine(wiring.Component):
         self.init_wh = [pack_signed(r, rule.wh_bits) for r in init_wh]
         members = {
             "start": In(1),
+            "clear": In(1),
             "row": In(range(rows)),
             "grad": In(lanes * grad_bits),
             "busy": Out(1),
@@ -124,7 +129,8 @@ class UpdateEngine(wiring.Component):
             acc = acc_rd.data[lane * ab : (lane + 1) * ab].as_signed()
             grad = self.grad[lane * gb : (lane + 1) * gb].as_signed()
             new_acc.append(accumulate(m, r, acc, grad, f"l{lane}"))
-        m.d.comb += acc_wr.data.eq(Cat(*new_acc))
+        clearing = Signal()
+        m.d.comb += acc_wr.data.eq(Mux(clearing, 0, Cat(*new_acc)))
 
         cmd, sense = self.arr.cmd, self.arr.sense
         m.d.comb += [cmd.payload.row.eq(row_r), sense.ready.eq(1)]
@@ -173,6 +179,15 @@ class UpdateEngine(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += row_r.eq(self.row)
                     m.next = "READ" if digital else "WAIT"
+                with m.Elif(self.clear):
+                    m.d.sync += row_r.eq(0)
+                    m.next = "CLEAR"
+            with m.State("CLEAR"):
+                m.d.comb += [self.busy.eq(1), clearing.eq(1), acc_wr.en.eq(1)]
+                with m.If(row_r == self.rows - 1):
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.sync += row_r.eq(row_r + 1)
             if digital:
                 with m.State("READ"):
                     send(SynapseOp.READ, "SENSE")

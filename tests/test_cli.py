@@ -117,7 +117,7 @@ def test_train_from_a_toml_file_with_ewc(tmp_path, capsys):
 
 def test_run_prints_both_runs_for_each_seed_and_jobs_do_not_change_results(tmp_path, capsys):
     sets = ["model.hidden=[32]", "train.epochs=1", "tasks.count=2", "data.n_train=600"]
-    argv = ["run", "--no-progress", "--seeds", "0", "1", "--jobs", "2"]
+    argv = ["run", "--no-progress", "--seeds", "0", "1", "--jobs", "2", "--cosim-steps", "0"]
     for s in [*sets, f'results_dir="{tmp_path.as_posix()}"']:
         argv += ["--set", s]
     assert main(argv) == 0
@@ -133,7 +133,7 @@ def test_run_prints_both_runs_for_each_seed_and_jobs_do_not_change_results(tmp_p
         assert summary["runs"]["m=0"]["final_percent"][seed] == finals
     # The same seed in one process gives the same bytes as in the worker processes.
     parallel = (tmp_path / "default" / "seed-1" / "results.json").read_bytes()
-    argv = ["run", "--no-progress", "--seeds", "1", "--jobs", "1"]
+    argv = ["run", "--no-progress", "--seeds", "1", "--jobs", "1", "--cosim-steps", "0"]
     for s in [*sets, f'results_dir="{tmp_path.as_posix()}"']:
         argv += ["--set", s]
     assert main(argv) == 0

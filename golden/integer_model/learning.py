@@ -154,6 +154,15 @@ def _pm(bits: np.ndarray) -> np.ndarray:
     return np.where(bits, 1, -1).astype(np.int64)
 
 
+def initial_w_h(rule: IntegerRule, seed: int) -> list[np.ndarray]:
+    """Seeded initial ``W_h`` of both layers: int64 ``[n_in, n_hidden]``, ``[n_hidden, n_out]``,
+    uniform in ``[-init_range, init_range - 1]`` (``numpy.random.default_rng(seed)``)."""
+    rng = np.random.default_rng(seed)
+    shapes = [(rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out)]
+    r = rule.init_range
+    return [rng.integers(-r, r, size=s).astype(np.int64) for s in shapes]
+
+
 @dataclass
 class Counters:
     """Host-readable counters: lane pulses written, retry pulses, failed writes."""
@@ -178,6 +187,12 @@ class IntegerEngine:
         Single-pulse write success of the binary array in 1/256 (digital mode), [0, 256].
     array_seed : int
         Seed of the array's lane draws (:func:`lane_seeds`), in [0, 32768).
+    arrays : pair of array objects, optional
+        Synapse arrays to use instead of the seeded models (components passed in, e.g. physics
+        device models over the initial weights of :func:`initial_w_h`): digital mode needs
+        ``bits`` (bool ``[rows, lanes]``), ``sense()`` and ``write(row, enable, polarity)``;
+        device mode ``sense()`` and ``gate_all(polarity, code)``. ``p_success`` and
+        ``array_seed`` are then unused.
 
     Attributes
     ----------
@@ -205,6 +220,7 @@ class IntegerEngine:
         seed: int = 0,
         p_success: int = 256,
         array_seed: int = 1,
+        arrays=None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -212,15 +228,19 @@ class IntegerEngine:
             raise ValueError(f"seed must be >= 0, got {seed}")
         self.rule, self.mode = rule, mode
         r = rule
-        rng = np.random.default_rng(seed)
         shapes = [(r.n_in, r.n_hidden), (r.n_hidden, r.n_out)]
-        w_h = [rng.integers(-r.init_range, r.init_range, size=s).astype(np.int64) for s in shapes]
+        w_h = initial_w_h(rule, seed)
         self.acc = [np.zeros(s, dtype=np.int64) for s in shapes]
         self.thr = [np.zeros(r.n_hidden, dtype=np.int64), np.zeros(r.n_out, dtype=np.int64)]
         self.tables = [np.asarray(t, dtype=np.int64) for t in r.tables()]
         self.counters = Counters()
         seeds = [lane_seeds(array_seed * 2 + k, s[1]) for k, s in enumerate(shapes)]
-        if mode == "digital":
+        if arrays is not None:
+            if len(arrays) != 2:
+                raise ValueError(f"arrays must be a pair (one per layer), got {len(arrays)}")
+            self._w_h = w_h if mode == "digital" else None
+            self.arrays = list(arrays)
+        elif mode == "digital":
             self._w_h = w_h
             self.arrays = [BinaryArrayModel(w >= 0, p_success, sd) for w, sd in zip(w_h, seeds)]
         else:

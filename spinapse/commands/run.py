@@ -49,6 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="'local' (default): the --jobs processes on this machine; or the address of a "
         "running Dask scheduler, whose workers train the runs (--jobs is then ignored)",
     )
+    p.add_argument(
+        "--cosim-steps",
+        type=int,
+        default=200,
+        metavar="N",
+        help="end with a short co-simulation, RTL engine + mtj_mi_stt devices against its golden "
+        "prediction: 2 tasks of N steps, 784-64-10, device mode (default 200; 0: skip)",
+    )
     p.set_defaults(func=main)
 
 
@@ -68,6 +76,8 @@ def main(args: argparse.Namespace) -> int:
     if not args.jobs >= 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     check_scheduler(args.scheduler)
+    if args.cosim_steps < 0 or args.cosim_steps > 3000:
+        raise ValueError(f"--cosim-steps must be in [0, 3000], got {args.cosim_steps}")
     base = load_config(args.config, args.overrides)
     if base.method.kind != "meta":
         raise ValueError(
@@ -119,6 +129,10 @@ def main(args: argparse.Namespace) -> int:
         )
         print(summary_table(runs))
         print(f"results: {out}\n")
+    if args.cosim_steps > 0:  # issue 9: the full-system co-simulation check
+        from spinapse.experiments.cosim_check import short_cosim
+
+        short_cosim(base.out_dir() / "cosim_check", args.cosim_steps, not args.no_progress)
     names = next(iter(per_seed[seeds[0]].values())).task_names
     doc = summary(per_seed, list(labels))
     write_json(base.out_dir() / "summary.json", doc)

@@ -1,0 +1,243 @@
+"""cocotb testbench of the full system: the RTL training engine learns on physics synapses.
+
+Runs inside the simulator process (Verilator, built by :mod:`spinapse.cosim.bridge_case`) on a
+:class:`~spinapse.cosim.bridge_system.BridgeSystem`. The case file named by ``SPINAPSE_TB_CASE``
+(JSON, written by :func:`spinapse.cosim.bridge_case.write_case`) gives the rule, mode, card,
+faults, device seed, initial bits, an optional checkpoint to start from, and the tasks (input
+words and labels). Roles:
+
+- driver: loads the initial bits into both bridge mirrors, then per task clears ``M``
+  (``acc_clear``) and the thresholds (``thr_load`` of zeros) and offers one training step at a
+  time (``x``, ``label``, ``start``);
+- bridge: while a step runs, wakes only when a ``WRITE``/``GATE`` row waits (``host_wait``),
+  applies that whole row to the torch models (:class:`~spinapse.cosim.physics_array.
+  PhysicsSynapseArray`, the same objects the golden prediction uses) and hands back the row's
+  new bits (``host_ack``); each step's reads are charged at its start (every row once in the
+  forward pass, and once more in the digital update sweep);
+- monitor: ``pred`` at each ``done``; after each task a checkpoint (thresholds, ``W_h`` and ``M``
+  rows, device state, generator state, counters) written atomically with ``torch.save``; after
+  the last task the final state goes to ``SPINAPSE_TB_OUT`` (``.pt``).
+
+The comparison with the golden prediction happens in the caller (so that one run is checked
+against both the right and a deliberately mis-ordered golden run). A progress bar on stderr
+shows steps and an ETA. Every step has a simulated-time timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cocotb
+import numpy as np
+import torch
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, First, RisingEdge, Timer, with_timeout
+
+PERIOD_NS = 10
+COUNTER_KEYS = ("writes", "retries", "failures")
+
+
+async def _load_mirror(dut, layer: int, bits: np.ndarray) -> None:
+    from spinapse.cosim.physics_array import word_of
+
+    en, row, data = (getattr(dut, f"{n}{layer}") for n in ("load_en", "load_row", "load_bits"))
+    en.value = 1
+    for r in range(bits.shape[0]):
+        row.value = r
+        data.value = word_of(bits[r])
+        await RisingEdge(dut.clk)
+    en.value = 0
+
+
+async def _peek(dut, layer: int, rows: int, keys) -> dict[str, list[int]]:
+    out = {k: [] for k in keys}
+    row = getattr(dut, f"peek_row{layer}")
+    for r in range(rows):
+        row.value = r
+        await Timer(1, unit="ns")
+        for k in keys:
+            out[k].append(getattr(dut, f"peek_{k}{layer}").value.to_unsigned())
+    return out
+
+
+async def _serve(dut, arrays) -> None:
+    """Digital mode: one waiting ``WRITE`` row: apply it to the physics, return the row's bits."""
+    from spinapse.cosim.physics_array import word_of
+
+    k = 1 if dut.pulse_valid1.value else 2
+    row = getattr(dut, f"pulse_row{k}").value.to_unsigned()
+    arr = arrays[k - 1]
+    arr.execute(
+        getattr(dut, f"pulse_op{k}").value.to_unsigned(),
+        row,
+        getattr(dut, f"pulse_enable{k}").value.to_unsigned(),
+        getattr(dut, f"pulse_polarity{k}").value.to_unsigned(),
+    )
+    getattr(dut, f"host_bits{k}").value = word_of(arr.bits[row])
+    ack = getattr(dut, f"host_ack{k}")
+    ack.value = 1
+    await RisingEdge(dut.clk)
+    ack.value = 0
+
+
+def _read_gates(dut, k: int, arr):
+    """Device mode: the step's logged ``GATE`` rows of layer ``k`` (VPI reads, no sim time)."""
+    from spinapse.cosim.physics_array import bits_of
+
+    gated = bits_of(getattr(dut, f"gated{k}").value.to_unsigned(), arr.rows)
+    rows = np.flatnonzero(gated)
+    lanes, cb = arr.lanes, arr.code_bits
+    log = getattr(dut, f"log{k}")
+    fields = np.zeros((rows.size, lanes * (2 + cb)), dtype=bool)
+    for i, r in enumerate(rows):
+        fields[i] = bits_of(log[int(r)].value.to_unsigned(), lanes * (2 + cb))
+    enable, polarity = fields[:, :lanes], fields[:, lanes : 2 * lanes]
+    code = fields[:, 2 * lanes :].reshape(rows.size, lanes, cb).astype(np.int64)
+    return rows, enable, polarity, code @ (1 << np.arange(cb, dtype=np.int64))
+
+
+async def _apply_step_gates(dut, arrays) -> None:
+    """Device mode, after ``done``: layer 2 then layer 1 (the engine's order), then reload the
+    mirror rows whose bits changed."""
+    from spinapse.cosim.physics_array import word_of
+
+    for k in (2, 1):
+        arr = arrays[k - 1]
+        rows, enable, polarity, code = _read_gates(dut, k, arr)
+        before = arr.bits[rows].copy()
+        arr.gate_rows(rows, enable, polarity, code)
+        changed = rows[(arr.bits[rows] != before).any(axis=1)]
+        if changed.size:
+            en, row, data = (getattr(dut, f"{n}{k}") for n in ("load_en", "load_row", "load_bits"))
+            en.value = 1
+            for r in changed:
+                row.value = int(r)
+                data.value = word_of(arr.bits[r])
+                await RisingEdge(dut.clk)
+            en.value = 0
+
+
+async def _idle_command(dut, name: str) -> None:
+    getattr(dut, name).value = 1
+    await RisingEdge(dut.clk)
+    getattr(dut, name).value = 0
+    await RisingEdge(dut.clk)
+    while dut.busy.value:
+        await RisingEdge(dut.clk)
+
+
+def _snapshot(case, dut_state, arrays, gen, counters, preds, task) -> dict:
+    return {
+        "task": task,
+        "rtl": dut_state,
+        "arrays": [a.state_dict() for a in arrays],
+        "reports": [a.report() for a in arrays],
+        "generator": gen.get_state(),
+        "counters": counters,
+        "preds": preds,
+    }
+
+
+async def _rtl_state(dut, case) -> dict:
+    keys = ("acc", "bits") + (("wh",) if case["mode"] == "digital" else ())
+    rows = (case["rule"]["n_in"], case["rule"]["n_hidden"])
+    out = {"thr1": dut.thr1.value.to_unsigned(), "thr2": dut.thr2.value.to_unsigned()}
+    for layer, n in enumerate(rows, start=1):
+        for key, words in (await _peek(dut, layer, n, keys)).items():
+            out[f"{key}{layer}"] = words
+    return out
+
+
+@cocotb.test()
+async def train_with_physics(dut):
+    """Train every task of the case on the RTL engine with physics synapses."""
+    from tqdm import tqdm
+
+    from spinapse.behavioral.card import load_card
+    from spinapse.cosim.physics_array import Faults, physics_layers
+    from spinapse.golden.integer_model.learning import IntegerRule
+    from spinapse.io import atomic_path
+
+    with open(os.environ["SPINAPSE_TB_CASE"], encoding="utf-8") as fh:
+        case = json.load(fh)
+    rule = IntegerRule(**case["rule"])
+    card = load_card(case["card"])
+    lanes = (rule.n_hidden, rule.n_out)
+    init_bits = [
+        np.array([[(w >> j) & 1 for j in range(n)] for w in words], dtype=bool)
+        for words, n in zip(case["init_bits"], lanes)
+    ]
+    arrays, gen = physics_layers(
+        card, rule, init_bits, case["device_seed"], Faults(**case["faults"])
+    )
+    if case.get("state_in"):
+        state = torch.load(case["state_in"], weights_only=False)
+        for a, s in zip(arrays, state["arrays"]):
+            a.load_state_dict(s)
+        gen.set_state(state["generator"])
+    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+    for name in ("start", "train", "thr_load", "acc_clear", "load_en1", "load_en2"):
+        getattr(dut, name).value = 0
+    dut.host_ack1.value = 0
+    dut.host_ack2.value = 0
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 1)
+    for layer, a in enumerate(arrays, start=1):
+        await _load_mirror(dut, layer, a.bits)
+    reads_per_step = 2 if case["mode"] == "digital" else 1
+    timeout_ns = case["step_timeout_cycles"] * PERIOD_NS
+    total = sum(len(t["label"]) for t in case["tasks"])
+    bar = tqdm(total=total, desc="co-simulation steps", unit="step", disable=not case["progress"])
+    wall = time.perf_counter()
+    step_cycles = 0
+    first_task = case.get("first_task", 0)
+    t_done, t_wait = RisingEdge(dut.done), RisingEdge(dut.host_wait)
+    for t, task in enumerate(case["tasks"], start=first_task):
+        dut.thr1_in.value = 0
+        dut.thr2_in.value = 0
+        await _idle_command(dut, "thr_load")
+        await _idle_command(dut, "acc_clear")
+        preds = []
+        for x, label in zip(task["x"], task["label"]):
+            for a in arrays:
+                a.start_step(reads_per_step)
+            dut.x.value = int(x)
+            dut.label.value = int(label)
+            dut.train.value = 1
+            dut.start.value = 1
+            await RisingEdge(dut.clk)
+            dut.start.value = 0
+            t0 = cocotb.utils.get_sim_time(unit="ns")
+            while True:
+                fired = await with_timeout(First(t_done, t_wait), timeout_ns, timeout_unit="ns")
+                if fired is t_done:
+                    break
+                await _serve(dut, arrays)
+            step_cycles += (cocotb.utils.get_sim_time(unit="ns") - t0) / PERIOD_NS + 1
+            await RisingEdge(dut.clk)
+            preds.append(dut.pred.value.to_unsigned())
+            if case["mode"] == "device":
+                await _apply_step_gates(dut, arrays)
+            bar.update(1)
+        # RTL counters restart with a resumed run: the case carries the totals before it.
+        off = case.get("counter_offset") or {}
+        counters = {k: getattr(dut, k).value.to_unsigned() + off.get(k, 0) for k in COUNTER_KEYS}
+        counters["reads"] = [dut.reads1.value.to_unsigned(), dut.reads2.value.to_unsigned()]
+        snap = _snapshot(case, await _rtl_state(dut, case), arrays, gen, counters, preds, t)
+        if case.get("checkpoint_dir"):
+            path = os.path.join(case["checkpoint_dir"], f"task{t}.pt")
+            with atomic_path(path) as tmp:
+                torch.save(snap, tmp)
+    bar.close()
+    wall = time.perf_counter() - wall
+    snap["measure"] = {
+        "steps": total,
+        "cycles_per_step": step_cycles / max(total, 1),
+        "wall_s": wall,
+    }
+    with atomic_path(os.environ["SPINAPSE_TB_OUT"]) as tmp:
+        torch.save(snap, tmp)

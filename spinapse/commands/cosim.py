@@ -1,0 +1,96 @@
+"""``spinapse cosim``: continual learning on the RTL training engine with physics synapses.
+
+Runs permuted tasks of the embedded digits on the Amaranth training engine in Verilator, every
+binary weight and hidden state held by the torch compact models of a device card and driven
+through the SynapseArray interface with the card's pulse map (docs/pulse_map.md). Writes
+<out>/<name>/{results.json, accuracy.csv, devices.csv, cosim.png, checkpoints/}: the accuracy
+matrix, per layer and task the writes, failed writes, flips and energies (write, gate, read),
+the final mean c, and the m = 0 ideal-array baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from spinapse.experiments.cosim_config import CosimConfig
+
+    fields = []
+    for name, f in CosimConfig.model_fields.items():
+        ann = f.annotation
+        if isinstance(ann, type) and hasattr(ann, "model_fields"):
+            for sub, g in ann.model_fields.items():
+                fields.append(f"  {name}.{sub}: {g.description or ''} (default {g.default!r})")
+        else:
+            fields.append(f"  {name}: {f.description or ''} (default {f.default!r})")
+    p = subparsers.add_parser(
+        "cosim",
+        help="continual learning on the RTL engine (Verilator) with physics synapses",
+        description=__doc__.split("\n\n")[1],
+        epilog="configuration fields (set any with --set FIELD=VALUE):\n" + "\n".join(fields),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", metavar="FILE.toml", help="configuration (default: cosim.toml)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="FIELD=VALUE",
+        action="append",
+        default=[],
+        help="override one configuration field, FIELD.SUB=VALUE with VALUE a TOML value, e.g. "
+        "--set tasks.count=2 --set mode=digital --set faults.stuck_p=0.05; repeatable",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue a killed run from its last finished task"
+    )
+    p.add_argument(
+        "--waves",
+        action="store_true",
+        help="record an FST waveform of the whole run in the Verilator build folder (slow; "
+        "use a short run, e.g. --set tasks.train_samples=20 --set tasks.count=1)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from spinapse.experiments.cosim_config import load_cosim_config
+    from spinapse.experiments.cosim_run import run_cosim
+
+    cfg = load_cosim_config(args.config, args.overrides)
+    doc = run_cosim(cfg, resume=args.resume, progress=not args.no_progress, waves=args.waves)
+    print(format_summary(doc))
+    print(f"results: {doc['files']['json']}")
+    return 0
+
+
+def format_summary(doc: dict) -> str:
+    """Accuracy matrix (%) and per-layer device totals as text."""
+    n = len(doc["acc"])
+    lines = [f"test accuracy (%) on RTL + {doc['card']} ({doc['config']['mode']} mode)"]
+    lines.append("after task".ljust(12) + "".join(f"task {j}".rjust(9) for j in range(n)))
+    for i, row in enumerate(doc["acc"]):
+        lines.append(str(i).ljust(12) + "".join(f"{100 * a:9.1f}" for a in row))
+    if doc["mean_earlier_after_last"] is not None:
+        lines.append(
+            f"mean of tasks 0-{n - 2} after the last: {100 * doc['mean_earlier_after_last']:.1f} %"
+        )
+    if (
+        "baseline_m0_ideal" in doc
+        and doc["baseline_m0_ideal"]["mean_earlier_after_last"] is not None
+    ):
+        b = doc["baseline_m0_ideal"]["mean_earlier_after_last"]
+        lines.append(f"  same engine, m = 0, ideal array: {100 * b:.1f} %")
+    tot: dict = {}
+    for r in doc["layers"]:
+        t = tot.setdefault(r["layer"], {k: 0 for k in r if k not in ("after_task", "layer")})
+        for k in t:
+            t[k] = r[k] if k == "mean_c" else t[k] + r[k]
+    for layer, t in tot.items():
+        lines.append(
+            f"layer {layer}: writes {t['write_pulses']}, failed {t['failed_writes']}, flips "
+            f"{t['flips']}, energy write {t['write_energy_J']:.3e} J, gate {t['gate_energy_J']:.3e}"
+            f" J, read {t['read_energy_J']:.3e} J, mean c {t['mean_c']:.4f}"
+        )
+    return "\n".join(lines)
