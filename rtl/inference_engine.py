@@ -198,9 +198,7 @@ class InferenceEngine(wiring.Component):
         best_idx = Signal(range(n_cls))
         cand = Signal(signed(c.score_width))
         m.d.comb += cand.eq(scores[k])
-        m.d.comb += taken_now[n - 1].eq(
-            full[n - 1] & ~scanning & (~out_valid | self.result.ready)
-        )
+        m.d.comb += taken_now[n - 1].eq(full[n - 1] & ~scanning & (~out_valid | self.result.ready))
         with m.If(self.result.valid & self.result.ready):
             m.d.sync += self.result.valid.eq(0)
         with m.If(taken_now[n - 1]):
