@@ -93,3 +93,36 @@ def test_ulx3s_bitstream(tmp_path):
     """784-256-256-10 on the ECP5-85F."""
     rec = _build("ulx3s-85f", tmp_path)
     assert rec["utilization"]["DP16KD"]["used"] >= 88  # 3136-bit weight words in block RAM
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_array_pins_elaborate_on_the_board(name):
+    """The PMOD/GPIO synapse-array resource resolves on the board and drives PinSynapseArray."""
+    from amaranth import Elaboratable, Module
+    from amaranth.lib import io
+
+    from spinapse.boards.array_pins import add_array_pins
+    from spinapse.rtl.pin_array import PinSynapseArray
+
+    platform = board(name).platform()
+    geo = add_array_pins(platform, name)
+
+    class Top(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.array = arr = PinSynapseArray(geo["rows"], geo["lanes"], geo["code_bits"])
+            pins = platform.request("synapse_array", 0, dir="-")
+            for member in ("row", "enable", "polarity", "code", "write_en", "gate_en", "read_en"):
+                buf = io.Buffer("o", getattr(pins, member))
+                m.submodules[f"{member}_buf"] = buf
+                m.d.comb += buf.o.eq(getattr(arr.pins, member))
+            for member in ("sense", "ready"):
+                buf = io.Buffer("i", getattr(pins, member))
+                m.submodules[f"{member}_buf"] = buf
+                m.d.comb += getattr(arr.pins, member).eq(buf.i)
+            return m
+
+    plan = platform.prepare(Top(), name="top")
+    constraints = dict(plan.files)["top.pcf" if board(name).family == "ice40" else "top.lpf"]
+    n_pins = 8 + 4 * geo["lanes"] + 4 + geo["lanes"]  # row, enable/polarity/code, strobes, sense
+    assert constraints.count("synapse_array") >= n_pins
