@@ -3,8 +3,9 @@
 :func:`export_run` reads ``RESULTS_DIR/results.json`` (the run's configuration) and the last
 checkpoint of a run (``checkpoints/<label>/task-<i>.pt``: the float BNN and the BatchNorm copy
 stored at the end of each task), loads task ``t``'s BatchNorm copy and exports the network to
-integers (:func:`spinapse.golden.integer_model.inference.export_integer`; BatchNorm statistics
-over task ``t``'s training set, as the float model's batch statistics see them). The result
+integers (:func:`spinapse.golden.integer_model.inference.export_integer`): BatchNorm statistics
+over task ``t``'s training set with the pixels binarized as the engine sees them (the statistics
+the float model stores belong to its float-pixel input, so they are recomputed). The result
 carries the engine's write words (:func:`spinapse.cosim.engine_load.model_writes`) and task
 ``t``'s binarized test set. :func:`write_export` writes it into ``RESULTS_DIR/engine/``:
 ``<stem>.npz`` (integer model, images, labels), ``<stem>.bin`` (the host link's ``'W'`` command
@@ -23,7 +24,6 @@ import torch
 
 from spinapse.cosim.engine_load import model_writes
 from spinapse.errors import UsageError
-from spinapse.golden.float_model.bnn import BNN
 from spinapse.golden.integer_model.inference import IntegerBNN, binarize_pixels, export_integer
 from spinapse.io import write_bytes, write_json
 from spinapse.rtl.folding import EngineConfig
@@ -89,7 +89,7 @@ def export_run(
         run is device-backed, or the network's widths differ from the engine's.
     """
     from spinapse.config import ExperimentConfig
-    from spinapse.experiments.experiment import build_tasks
+    from spinapse.experiments.experiment import build_model, build_tasks
 
     root = Path(results_dir)
     path = root / "results.json"
@@ -121,7 +121,7 @@ def export_run(
             f"{'-'.join(map(str, config.widths))}: train with model.hidden = "
             f"{list(config.widths[1:-1])} or give an engine --config with these widths"
         )
-    model = BNN(widths[0], cfg.model.hidden, widths[-1])
+    model = build_model(cfg, widths[0], widths[-1])
     model.load_state_dict(state["model"])
     model.load_bn_state(copies[task])
     model.eval()
