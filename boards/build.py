@@ -3,9 +3,9 @@
 :func:`build_board` elaborates a board top for an ``amaranth-boards`` platform, runs Amaranth's
 build script with the YoWASP tools, and writes ``build.json`` beside the bitstream: utilisation
 per cell type and Fmax per clock from nextpnr's ``--report`` JSON, the board clock, whether
-timing is met, the tool versions and the wall time of the build. nextpnr stops with an error when
-timing is not met at the board clock (the clock constraint comes from the platform); the build
-then fails and no bitstream is written.
+timing is met, the tool versions, and the wall time and tool CPU time of the build. nextpnr
+stops with an error when timing is not met at the board clock (the clock constraint comes from
+the platform); the build then fails and no bitstream is written.
 
 Synthesis options: ``setparam -set COLLISION_X_MASK 1 t:$memrd_v2`` after reading the design
 removes Yosys' read-during-write collision logic around the block RAMs. That is safe here
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -119,6 +120,7 @@ def build_board(board: Board, top, out_dir: str | os.PathLike[str], design: str)
     nextpnr_opts = "--report report.json"
     synth_opts = "-dsp" if board.family == "ice40" else ""
     t0 = time.monotonic()
+    cpu0 = _children_cpu_s()
     plan = platform.build(
         top,
         name="top",
@@ -142,6 +144,9 @@ def build_board(board: Board, top, out_dir: str | os.PathLike[str], design: str)
     except Exception as exc:  # Amaranth raises a plain error when the script's exit is non-zero
         ok, error = False, str(exc)
     record["build_s"] = round(time.monotonic() - t0, 1)
+    # CPU seconds of the tools (they run one thread each): the build time on an idle core,
+    # whatever the machine's load.
+    record["tool_cpu_s"] = round(_children_cpu_s() - cpu0, 1)
     report_path = out / "report.json"
     if report_path.is_file():
         record.update(build_report(json.loads(report_path.read_text()), board.clock_hz))
@@ -156,6 +161,11 @@ def build_board(board: Board, top, out_dir: str | os.PathLike[str], design: str)
         where = out / "build.json"
         raise BuildError(f"{board.name} build failed (see {where}):\n{record['error']}")
     return record
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _log_tail(out: Path, chars: int = 3000) -> str:
