@@ -9,7 +9,8 @@ class SerialTransport:
     Parameters
     ----------
     port : str
-        Device name (``/dev/ttyUSB0``, ``COM3``).
+        Device name (``/dev/ttyUSB0``, ``COM3``) or a pyserial URL (``socket://host:port`` for a
+        board on another machine, ``loop://`` for a loopback).
     baud : int
         Must equal the baud the bitstream was built for (``spinapse fpga build --baud``).
     timeout_s : float
@@ -24,7 +25,7 @@ class SerialTransport:
     def __init__(self, port: str, baud: int = 115200, timeout_s: float = 5.0) -> None:
         import serial
 
-        self._port = serial.Serial(port, baudrate=baud, timeout=timeout_s)
+        self._port = serial.serial_for_url(port, baudrate=baud, timeout=timeout_s)
         self.timeout_s = timeout_s
         self.name = port
 

@@ -126,3 +126,17 @@ def test_array_pins_elaborate_on_the_board(name):
     constraints = dict(plan.files)["top.pcf" if board(name).family == "ice40" else "top.lpf"]
     n_pins = 8 + 4 * geo["lanes"] + 4 + geo["lanes"]  # row, enable/polarity/code, strobes, sense
     assert constraints.count("synapse_array") >= n_pins
+
+
+def test_serial_transport_loopback_and_timeout():
+    """pyserial's loop:// port: bytes come back in order; a short read raises TimeoutError."""
+    from spinapse.boards.serial_link import SerialTransport
+
+    link = SerialTransport("loop://", baud=115200, timeout_s=0.2)
+    try:
+        link.write(b"I\x01\x02")
+        assert link.read(3) == b"I\x01\x02"
+        with pytest.raises(TimeoutError, match="got 0 of 1 bytes"):
+            link.read(1)
+    finally:
+        link.close()
