@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -100,6 +101,21 @@ def build_report(report: dict, clock_hz: float) -> dict:
     }
 
 
+def synthesis_cells(report_text: str) -> dict[str, int]:
+    """Cell counts of the last ``stat`` of a Yosys log (``top.rpt``): ``{cell type: count}``.
+
+    Flip-flops (``TRELLIS_FF``, ``SB_DFF*``) and LUTs (``LUT4``, ``SB_LUT4``) are counted here;
+    nextpnr's report gives only packed logic cells on the iCE40.
+    """
+    last = report_text.rsplit("Printing statistics", 1)[-1].split("design hierarchy", 1)[0]
+    cells: dict[str, int] = {}
+    for n, name in re.findall(r"^\s+(\d+)\s+([A-Z][A-Z0-9_]+)\s*$", last, re.M):
+        cells[name] = cells.get(name, 0) + int(n)
+    flops = sum(v for k, v in cells.items() if k == "TRELLIS_FF" or k.startswith("SB_DFF"))
+    luts = sum(v for k, v in cells.items() if k in ("LUT4", "SB_LUT4"))
+    return {"flip_flops": flops, "luts": luts, "cells": cells}
+
+
 def build_board(board: Board, top, out_dir: str | os.PathLike[str], design: str) -> dict:
     """Build ``top`` (an Elaboratable) for ``board`` into ``out_dir``; return the build record.
 
@@ -150,6 +166,9 @@ def build_board(board: Board, top, out_dir: str | os.PathLike[str], design: str)
     report_path = out / "report.json"
     if report_path.is_file():
         record.update(build_report(json.loads(report_path.read_text()), board.clock_hz))
+    rpt = out / "top.rpt"
+    if rpt.is_file():
+        record["synthesis_cells"] = synthesis_cells(rpt.read_text(errors="replace"))
     bitstream = "top.bit" if board.family == "ecp5" else "top.bin"
     record["bitstream"] = bitstream if (out / bitstream).is_file() and ok else None
     record["ok"] = ok and record["bitstream"] is not None and record.get("timing_met", False)

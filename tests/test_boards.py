@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from spinapse.boards.build import build_report
+from spinapse.boards.build import build_report, synthesis_cells
 from spinapse.boards.inference_top import InferenceTop
 from spinapse.boards.targets import BOARDS, board
 from spinapse.cli import main
@@ -140,3 +140,13 @@ def test_serial_transport_loopback_and_timeout():
             link.read(1)
     finally:
         link.close()
+
+
+def test_synthesis_cells_reads_the_last_stat():
+    log = (
+        "Printing statistics.\\n=== top ===\\n   5 cells\\n   3   SB_LUT4\\n   9   SB_DFF\\n"
+        "Printing statistics.\\n=== top ===\\n   7 cells\\n   4   SB_LUT4\\n   2   SB_DFFESR\\n"
+        "   1   SB_DFF\\n   2   SB_RAM40_4K\\n=== design hierarchy ===\\n   4   SB_LUT4\\n"
+    )
+    rec = synthesis_cells(log)
+    assert (rec["luts"], rec["flip_flops"], rec["cells"]["SB_RAM40_4K"]) == (4, 3, 2)
