@@ -144,9 +144,9 @@ def test_serial_transport_loopback_and_timeout():
 
 def test_synthesis_cells_reads_the_last_stat():
     log = (
-        "Printing statistics.\\n=== top ===\\n   5 cells\\n   3   SB_LUT4\\n   9   SB_DFF\\n"
-        "Printing statistics.\\n=== top ===\\n   7 cells\\n   4   SB_LUT4\\n   2   SB_DFFESR\\n"
-        "   1   SB_DFF\\n   2   SB_RAM40_4K\\n=== design hierarchy ===\\n   4   SB_LUT4\\n"
+        "Printing statistics.\n=== top ===\n   5 cells\n   3   SB_LUT4\n   9   SB_DFF\n"
+        "Printing statistics.\n=== top ===\n   7 cells\n   4   SB_LUT4\n   2   SB_DFFESR\n"
+        "   1   SB_DFF\n   2   SB_RAM40_4K\n=== design hierarchy ===\n   4   SB_LUT4\n"
     )
     rec = synthesis_cells(log)
     assert (rec["luts"], rec["flip_flops"], rec["cells"]["SB_RAM40_4K"]) == (4, 3, 2)
