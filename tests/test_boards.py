@@ -83,7 +83,8 @@ def _build(name, tmp_path):
 
 @pytest.mark.slow
 def test_icebreaker_bitstream(tmp_path):
-    """784-32-10 on the iCE40UP5K: about 11 min on 2 heavily shared cores."""
+    """784-32-10 on the iCE40UP5K: 119 s of tool CPU (an idle core), 11-12 min of wall time on
+    the shared 2-core machine; slow so the default suite keeps within its time share."""
     rec = _build("icebreaker", tmp_path)
     assert rec["utilization"]["ICESTORM_RAM"]["used"] >= 14  # layer-0 weights in block RAM
 
