@@ -68,10 +68,11 @@ def test_protocol_through_uart_pins_cocotb(tmp_path):
     assert report["checked"] == sum(sum(b is not None for b in r) for _, r in commands)
 
 
-@pytest.mark.parametrize("input_copy", [True, False], ids=["image-register", "image-memory"])
-def test_driver_over_simulation_matches_golden(input_copy):
-    """The host driver on the Verilator UART system: 300 random images bit-exact, counters."""
-    config = EngineConfig((64, 16, 4), (4, 2), (16, 8), in_width=8 if input_copy else 16)
+def test_driver_over_simulation_matches_golden():
+    """The host driver on the Verilator UART system: 300 random images bit-exact, counters.
+    (The image-memory engine, ``input_copy=False``, runs in tests/test_export_infer.py.)"""
+    input_copy = True
+    config = SMALL
     model = random_integer_model(config.widths, seed=43)
     images = np.random.default_rng(44).integers(0, 2, (300, 64)).astype(np.uint8)
     with SimTransport(build_uart_sim(config, input_copy=input_copy), timeout_s=60) as link:
