@@ -5,8 +5,8 @@ parameter words, input vectors and the integer model's expected outputs (hidden:
 as an int; output layer: the scores). The driver writes the memories through the write buses,
 then for each input pulses ``start`` and sleeps until ``done``; the checker compares ``y`` or
 ``score`` bit for bit and checks the documented run length: ``done`` is high in the cycle
-``SF*NF + 3`` after the start cycle, i.e. it rises ``SF*NF + 2`` clock edges after the edge that
-samples ``start``.
+``SF*NF + 5`` after the start cycle (:attr:`~spinapse.rtl.folding.LayerFolding.run_cycles`), i.e.
+it rises ``SF*NF + 4`` clock edges after the edge that samples ``start``.
 Simulated-time timeout derived from the case size.
 """
 
@@ -31,6 +31,7 @@ def write_layer_case(path, folding, weight_words, param_words, inputs, expected)
     doc = {
         "output": bool(folding.output),
         "cycles": folding.cycles,
+        "run_edges": folding.run_cycles - 1,
         "score_width": folding.score_width,
         "n_out": folding.n_out,
         "weights": [hex(w) for w in weight_words],
@@ -59,7 +60,7 @@ async def _write(dut, bus: str, words: list[str]) -> None:
 
 @cocotb.test(timeout_time=100, timeout_unit="ms")
 async def layer_matches_integer_model(dut):
-    """Each run's outputs equal the integer model's; done comes SF*NF + 2 edges after start."""
+    """Each run's outputs equal the integer model's; done comes SF*NF + 4 edges after start."""
     with open(os.environ["SPINAPSE_TB_CASE"], encoding="utf-8") as fh:
         case = json.load(fh)
     dut.start.value = 0
@@ -89,7 +90,7 @@ async def layer_matches_integer_model(dut):
                 got = _scores(int(dut.score.value), case["score_width"], case["n_out"])
             else:
                 got, exp = int(dut.y.value), int(exp, 16)
-            if got != exp or run != case["cycles"] + 2:
+            if got != exp or run != case["run_edges"]:
                 errors.append({"input": i, "got": got, "expected": exp, "cycles": run})
             await RisingEdge(dut.clk)
         return errors

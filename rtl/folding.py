@@ -31,6 +31,13 @@ SCALE_BITS = 16
 """Width of the output layer's signed scale ``A``."""
 OFFSET_BITS = 32
 """Width of the output layer's signed offset ``B``."""
+LAYER_LATENCY = 5
+"""Cycles a layer's run lasts beyond its ``SF * NF`` issue cycles: from the ``start`` cycle, the
+memory read, the registered memory output, the registered partial popcounts, the accumulator
+and the threshold/score register (see :mod:`spinapse.rtl.layer`)."""
+POPCOUNT_CHUNK = 32
+"""Input bits per registered partial popcount: a ``SIMD``-bit XNOR-popcount is summed as
+``ceil(SIMD / 32)`` registered partial counts (one register stage inside the tree)."""
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -92,6 +99,11 @@ class LayerFolding:
     def cycles(self) -> int:
         """Compute cycles of one image through this layer, ``SF * NF``."""
         return self.sf * self.nf
+
+    @property
+    def run_cycles(self) -> int:
+        """Cycles from a ``start`` cycle to the cycle ``done`` is high, ``SF * NF + 5``."""
+        return self.cycles + LAYER_LATENCY
 
     @property
     def count_width(self) -> int:
@@ -308,15 +320,17 @@ class EngineConfig:
     @property
     def schedule_cycles(self) -> int:
         """Cycles per image in steady state with an always-valid producer and an always-ready
-        consumer: ``max(max_l(SF_l * NF_l + 4), beats)`` (see
-        :mod:`spinapse.rtl.inference_engine`)."""
-        return max(max(layer.cycles + 4 for layer in self.layers), self.input_beats)
+        consumer: ``max(max_l(SF_l * NF_l + 6), beats, C)`` with ``C`` classes (the argmax scan;
+        see :mod:`spinapse.rtl.inference_engine`)."""
+        return max(
+            max(layer.run_cycles + 1 for layer in self.layers), self.input_beats, self.widths[-1]
+        )
 
     @property
     def latency_cycles(self) -> int:
         """Cycles from the edge that takes an image's last beat to its result being valid, in an
-        otherwise empty engine: ``sum_l(SF_l * NF_l + 4) + 1``."""
-        return sum(layer.cycles + 4 for layer in self.layers) + 1
+        otherwise empty engine: ``sum_l(SF_l * NF_l + 6) + C`` (``C`` classes: the argmax scan)."""
+        return sum(layer.run_cycles + 1 for layer in self.layers) + self.widths[-1]
 
     @property
     def class_width(self) -> int:

@@ -60,8 +60,8 @@ def test_default_folding_bit_exact_on_2000_digits_and_cycles():
     assert out["checked"] == 2000
     assert out["mismatches"] == []
     # The pipeline schedule written in the engine's documentation: the slowest layer
-    # (784 -> 64: 14 input folds x 8 neuron folds = 112 cycles) plus 4.
-    assert out["cycles_per_image"] == 112 + 4
+    # (784 -> 64: 14 input folds x 8 neuron folds = 112 cycles) plus 6.
+    assert out["cycles_per_image"] == 112 + 6
     assert out["cycles_per_image"] <= 1.25 * config.ideal_cycles
 
 

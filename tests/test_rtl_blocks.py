@@ -196,6 +196,8 @@ def test_engine_schedule_in_amaranth_sim():
     sim.run()
     assert got == expected
     # After the last beat's edge: the image-full flag (1), layer 0's start cycle and run
-    # (1 + 2*2 + 3), its output-full flag and layer 1 (1 + 1 + 4*1 + 3) -- each layer
-    # SF*NF + 4 -- then the result register (1): 8 + 8 + 1 = 17 ticks.
-    assert cycles == [(l0.cycles + 4) + (l1.cycles + 4) + 1] * 2 == [config.latency_cycles] * 2
+    # (1 + 2*2 + 5), its output-full flag and layer 1 (1 + 1 + 4*1 + 5) -- each layer
+    # SF*NF + 6 -- then the copy into the result register (1) and the argmax scan over the
+    # other C - 1 = 1 class: 10 + 10 + 2 = 22 ticks.
+    assert cycles == [22, 22]
+    assert cycles == [(l0.cycles + 6) + (l1.cycles + 6) + 2] * 2 == [config.latency_cycles] * 2

@@ -24,9 +24,9 @@ def test_generate_writes_verilog_with_configured_ports(tmp_path, capsys):
     assert re.search(r"^module eng\(", text, re.M)
     assert re.search(r"input \[31:0\] image__payload;", text)
     # 64->16: 4 input folds x 4 neuron folds = 16 cycles; 16->4: 2 x 2 = 4. Pipeline: one
-    # image every max(16 + 4, 4 + 4, 2 beats) = 20 cycles against the ideal 16.
+    # image every max(16 + 6, 4 + 6, 2 beats, 4 classes) = 22 cycles against the ideal 16.
     captured = capsys.readouterr()
-    assert "cycles per image 20 (ideal 16, ratio 1.250" in captured.out
+    assert "cycles per image 22 (ideal 16, ratio 1.375" in captured.out
     # It says what it is doing before the (minutes-long, for the default) conversion starts.
     assert captured.err.startswith("converting the 64-16-4 engine (1088 weight bits) to Verilog")
 

@@ -1,0 +1,50 @@
+"""Board top of the inference prototype: the UART inference system on the board's pins.
+
+The platform's default clock (no PLL) clocks everything; the UART is the board's USB serial port
+(``uart`` resource 0 of ``amaranth-boards``); LED 0 shows the engine's ``busy``.
+"""
+
+from __future__ import annotations
+
+from amaranth import Elaboratable, Module
+from amaranth.lib import io
+
+from spinapse.rtl.folding import EngineConfig
+from spinapse.rtl.uart import uart_divisor
+from spinapse.rtl.uart_engine import UartInferenceSystem
+
+
+class InferenceTop(Elaboratable):
+    """Top-level module for ``platform.build``.
+
+    Parameters
+    ----------
+    config : EngineConfig
+        The engine (``N_in``, ``in_width`` multiples of 8).
+    baud : int
+        UART speed in bit/s; with the board clock it must give a divisor >= 4 within 2 %.
+    input_copy : bool
+        See :class:`~spinapse.rtl.inference_engine.InferenceEngine`.
+
+    Raises
+    ------
+    ValueError
+        From :func:`~spinapse.rtl.uart.uart_divisor` when elaborated for a platform whose clock
+        cannot make ``baud``.
+    """
+
+    def __init__(self, config: EngineConfig, baud: int = 115200, input_copy: bool = True) -> None:
+        self.config = config
+        self.baud = baud
+        self.input_copy = input_copy
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        divisor = uart_divisor(platform.default_clk_frequency, self.baud)
+        m.submodules.system = system = UartInferenceSystem(self.config, divisor, self.input_copy)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.submodules.led_buffer = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += [system.rx.eq(rx.i), tx.o.eq(system.tx), led.o.eq(system.busy)]
+        return m

