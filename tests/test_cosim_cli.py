@@ -33,17 +33,21 @@ SETS = [
 
 
 def _argv(tmp_path):
-    argv = ["cosim", "--no-progress", "--set", f'out="{tmp_path.as_posix()}"']
+    # A relative results folder, as a user types it: the simulator runs in its build folder, so
+    # the checkpoints must still land under the user's working directory.
+    argv = ["cosim", "--no-progress", "--set", 'out="runs"']
     for s in SETS:
         argv += ["--set", s]
     return argv
 
 
-def test_killed_cosim_resumes_without_losing_or_redoing_tasks(tmp_path, capsys):
+def test_killed_cosim_resumes_without_losing_or_redoing_tasks(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     argv = _argv(tmp_path)
-    ck = tmp_path / "cosim" / "checkpoints"
+    ck = tmp_path / "runs" / "cosim" / "checkpoints"
     proc = subprocess.Popen(
         [sys.executable, "-m", "spinapse", *argv],
+        cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -64,11 +68,11 @@ def test_killed_cosim_resumes_without_losing_or_redoing_tasks(tmp_path, capsys):
     assert main([*argv, "--resume"]) == 0
     for name, data in before.items():
         assert (ck / name).read_bytes() == data, f"{name} was redone"
-    doc = json.loads((tmp_path / "cosim" / "results.json").read_text())
+    doc = json.loads((tmp_path / "runs" / "cosim" / "results.json").read_text())
     assert doc["resumed_from_task"] == len(finished)
     assert len(doc["acc"]) == 3 and all(len(r) == 3 for r in doc["acc"])
     for name in ("accuracy.csv", "devices.csv", "cosim.png"):
-        assert (tmp_path / "cosim" / name).stat().st_size > 0
+        assert (tmp_path / "runs" / "cosim" / name).stat().st_size > 0
     # The resumed run ends exactly where the golden prediction of an uninterrupted run ends.
     cfg = load_cosim_config(None, [s for s in argv[3::2]])
     data = task_data(cfg)

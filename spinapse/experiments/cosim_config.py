@@ -70,7 +70,9 @@ class CosimConfig(_Strict):
     faults: CosimFaults = CosimFaults()
 
     def out_dir(self) -> Path:
-        return Path(self.out) / self.name
+        """``out/name`` as an absolute path: the simulator process writes the checkpoints from
+        its own build folder, where a relative path would land elsewhere."""
+        return (Path(self.out) / self.name).resolve()
 
     def rule(self):
         """The :class:`~spinapse.golden.integer_model.learning.IntegerRule` of the run."""
