@@ -179,9 +179,9 @@ def test_percent_prints_one_digit_for_one_value():
 
 
 def test_ctrl_c_prints_how_to_resume_and_resume_finishes_the_run(tmp_path):
-    # 6 tasks of 20 short epochs: about a second of work after the first checkpoint, so the
+    # 6 tasks of 100 short epochs: several seconds of work after the first checkpoint, so the
     # signal lands inside the task loop (the start-up of each process costs more).
-    sets = ["model.hidden=[32]", "train.epochs=20", "data.n_train=600", "tasks.count=6"]
+    sets = ["model.hidden=[32]", "train.epochs=100", "data.n_train=600", "tasks.count=6"]
     sets.append(f'results_dir="{tmp_path.as_posix()}"')
     cmd = [sys.executable, "-m", "spinapse", "train", "--no-progress"]
     for s in sets:
