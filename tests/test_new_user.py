@@ -217,15 +217,19 @@ def test_ctrl_c_prints_how_to_resume_and_resume_finishes_the_run(tmp_path):
 SOURCE_OK = re.compile(r"\(\d{4}\)|arXiv:\d{4}\.\d{4,5}|github\.com/|design (value|rule)|derived")
 
 
+# A folder path from the root of some machine (``/x/y/``): users have only the card and the papers.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[\w.-]+/)+")
+
+
 @pytest.mark.parametrize("path", list_cards(), ids=lambda p: Path(p).stem)
 def test_every_card_value_cites_a_paper_or_a_stated_design_rule(path):
     card = load_card(path)
     for section, sources in card.sources.items():
         for key, source in sources.items():
             where = f"{card.name} [{section}].{key}: {source!r}"
-            assert "devices.md" not in source and "/work/" not in source, where
+            assert "devices.md" not in source and not ABSOLUTE_PATH.search(source), where
             assert SOURCE_OK.search(source), where
-    assert "/work/" not in Path(path).read_text()
+    assert not ABSOLUTE_PATH.search(Path(path).read_text())
 
 
 @pytest.mark.parametrize("name", ["mtj_mi_stt", "mtj_mi_sot", "dw_notched"])
