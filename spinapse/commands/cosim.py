@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from spinapse.commands.train import add_override_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from spinapse.experiments.cosim_config import CosimConfig
@@ -32,13 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE.toml", help="configuration (default: cosim.toml)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="FIELD=VALUE",
-        action="append",
-        default=[],
-        help="override one configuration field, FIELD.SUB=VALUE with VALUE a TOML value, e.g. "
+    add_override_option(
+        p,
+        "override one configuration field, FIELD.SUB=VALUE with VALUE a TOML value, e.g. "
         "--set tasks.count=2 --set mode=digital --set faults.stuck_p=0.05; repeatable",
     )
     p.add_argument(

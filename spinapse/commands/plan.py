@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from spinapse.commands.train import add_override_option
 from spinapse.errors import UsageError
 from spinapse.plan.memory import BIT_CELLS
 
@@ -77,13 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="plan file with a [plan] table (default: the packaged example plan.toml)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="FIELD=VALUE",
-        action="append",
-        default=[],
-        help="override a field, e.g. --set plan.node='\"7nm\"' --set plan.clock_hz=2e8",
+    add_override_option(
+        p, "override a field, e.g. --set plan.node='\"7nm\"' --set plan.clock_hz=2e8"
     )
     p.add_argument("-o", "--output", help="report folder (default results/<plan.name>)")
     p.add_argument("--cache", help="synthesis cache folder (default ~/.cache/spinapse/synth)")

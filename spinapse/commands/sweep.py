@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spinapse.commands.train import OVERRIDE_HELP
+from spinapse.commands.train import OVERRIDE_HELP, add_override_option
 from spinapse.experiments.cluster import check_scheduler, dask_client, default_workers, describe
 
 
@@ -40,14 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="sweep file: experiment tables plus [sweep] base = FILE and [sweep.grid]",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="FIELD=VALUE",
-        action="append",
-        default=[],
-        help=OVERRIDE_HELP.replace("override one", "override, in every run, one"),
-    )
+    add_override_option(p, OVERRIDE_HELP.replace("override one", "override, in every run, one"))
     p.add_argument(
         "--scheduler",
         default="local",

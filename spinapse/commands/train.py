@@ -32,6 +32,19 @@ mode none of the 'device:' settings, device mode no method.*, train.weight_decay
 setting. results.json lists them under unused_fields."""
 
 
+def add_override_option(parser: argparse.ArgumentParser, help: str = OVERRIDE_HELP) -> None:
+    """Add the repeatable ``--set FIELD=VALUE`` option (into ``args.overrides``) that every verb
+    reading a TOML configuration takes."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="FIELD=VALUE",
+        action="append",
+        default=[],
+        help=help,
+    )
+
+
 def add_experiment_parser(
     subparsers: argparse._SubParsersAction, verb: str, summary: str, doc: str
 ) -> argparse.ArgumentParser:
@@ -52,14 +65,7 @@ def add_experiment_parser(
         default=None,
         help="experiment configuration (default: the packaged default.toml)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="FIELD=VALUE",
-        action="append",
-        default=[],
-        help=OVERRIDE_HELP,
-    )
+    add_override_option(p)
     p.add_argument(
         "--resume",
         action="store_true",
