@@ -100,6 +100,19 @@ def build_uart_training_sim(rule, init_wh, seeds, divisor: int = SIM_DIVISOR) ->
     return _build(convert(system, "uart_system"), name, divisor)
 
 
+def build_uart_system_sim(system, name: str, divisor: int = SIM_DIVISOR) -> Path:
+    """Build (or reuse) the Verilator binary of any UART system component (ports ``rx``, ``tx``,
+    ``busy``; e.g. a :class:`~spinapse.rtl.uart_training.UartTrainingSystem` on other arrays)
+    in ``<sim_build>/<name>``; ``divisor`` must be the system's. Returns the binary's path.
+
+    Raises
+    ------
+    RuntimeError
+        If Verilator or the C++ build fails.
+    """
+    return _build(convert(system, "uart_system"), name, divisor)
+
+
 def _sources_digest() -> str:
     import spinapse.rtl as rtl
 
