@@ -135,3 +135,46 @@ def test_full_session_on_sim_equals_golden(run_dir, model, tmp_path):
         out = tmp_path / f"p{p}"
         sim, gold = _session(run_dir, out, 2000, 100, p, state=True)
         _check(model, sim, gold, 2000, 100, p)
+
+
+def test_folded_thresholds_keep_flipped_neurons_exact():
+    """A random 784-24-10 integer model with about half its hidden neurons flipped (negative
+    gamma): after quantize_hidden, fold_thresholds and negate_columns, the engine's hidden bits
+    equal the inference model's on 500 random images, and the output ranking is exact when every
+    class has the same scale A (seed 81)."""
+    import dataclasses
+
+    from spinapse.experiments.training_load import (
+        fold_thresholds,
+        negate_columns,
+        quantize_hidden,
+    )
+    from spinapse.golden.integer_model.inference import IntegerBNN, IntegerLayer
+    from spinapse.golden.integer_model.learning import IntegerRule
+
+    rng = np.random.default_rng(81)
+    rule = dataclasses.replace(IntegerRule(), n_hidden=24)
+    w1 = rng.normal(0, 0.02, (784, 24))
+    w1[:5, 0] = 0.0  # zeros: sign +1, and negated to -1
+    w_h = quantize_hidden(w1, rule)
+    np.testing.assert_array_equal(w_h >= 0, w1 >= 0)
+    hidden = IntegerLayer(
+        (w1.T >= 0).astype(np.uint8),
+        threshold=rng.integers(-60, 60, 24),
+        flip=(rng.random(24) < 0.5).astype(np.uint8),
+    )
+    w2 = rng.integers(0, 2, (10, 24)).astype(np.uint8)
+    out = IntegerLayer(w2, scale=np.full(10, 96), offset=rng.integers(-3000, 3000, 10), frac_bits=4)
+    integer = IntegerBNN((hidden, out))
+    thr1, thr2, flip = fold_thresholds(integer, w_h >= 0, rule)
+    assert flip.sum() >= 6
+    w_h = negate_columns(w_h, flip, rule)
+    x = rng.integers(0, 2, (500, 784)).astype(np.uint8)
+    a1 = x.astype(np.int64) @ np.where(w_h >= 0, 1, -1)
+    h = ((a1 << rule.thr_frac) - thr1[None, :]) >= 0
+    np.testing.assert_array_equal(h, hidden.forward(x).astype(bool))
+    # Output: with one common scale the ranking is kept up to the rounding of B / A.
+    dot2 = np.where(h, 1, -1) @ np.where(w2.T, 1, -1)
+    c2 = (dot2 << rule.thr_frac) - thr2[None, :]
+    exact = out.scale[None, :] * dot2 + out.offset[None, :]
+    assert np.mean(np.argmax(c2, axis=1) == np.argmax(exact, axis=1)) > 0.97

@@ -116,6 +116,14 @@ def fold_thresholds(integer, w_b1: np.ndarray, rule) -> tuple[np.ndarray, np.nda
     return thr1.astype(np.int64), np.clip(thr2, -bound, bound), flip
 
 
+def negate_columns(w_h: np.ndarray, flip: np.ndarray, rule) -> np.ndarray:
+    """``W_h`` int ``[n_in, n_hidden]`` with the columns of ``flip`` (bool ``[n_hidden]``)
+    negated so that their sign inverts exactly (0 becomes -1), saturated to ``wh_bits``."""
+    neg = np.where(w_h == 0, -1, -w_h)
+    out = np.where(np.asarray(flip, dtype=bool)[None, :], neg, w_h)
+    return np.clip(out, -(1 << (rule.wh_bits - 1)), (1 << (rule.wh_bits - 1)) - 1)
+
+
 def load_training_model(
     results_dir: str | Path, task: int = 0, run: str | None = None, rule=None
 ) -> TrainingModel:
@@ -162,8 +170,7 @@ def load_training_model(
     w_b1 = w_h[0] >= 0
     assert np.array_equal(w_b1, integer.layers[0].weights.T.astype(bool))
     thr1, thr2, flip = fold_thresholds(integer, w_b1, rule)
-    w_h[0] = np.where(flip[None, :], np.where(w_h[0] == 0, -1, -w_h[0]), w_h[0])
-    w_h[0] = np.clip(w_h[0], -(1 << (rule.wh_bits - 1)), (1 << (rule.wh_bits - 1)) - 1)
+    w_h[0] = negate_columns(w_h[0], flip, rule)
     return TrainingModel(
         label=loaded.label,
         task=task,
