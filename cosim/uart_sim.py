@@ -85,7 +85,13 @@ def build_uart_training_sim(rule, init_wh, seeds, divisor: int = SIM_DIVISOR) ->
     wh = [np.asarray(w, dtype=np.int64) for w in init_wh]
     key = hashlib.sha256(
         json.dumps(
-            [rule.as_dict(), [w.tolist() for w in wh], [list(map(int, s)) for s in seeds], divisor]
+            [
+                rule.as_dict(),
+                [w.tolist() for w in wh],
+                [list(map(int, s)) for s in seeds],
+                divisor,
+                TRAINING_OPT,
+            ]
         ).encode()
         + _sources_digest().encode()
     ).hexdigest()[:16]
