@@ -72,58 +72,6 @@ def digital_arrays(rule, init_wh, seeds) -> list[StochasticSynapseArray]:
     ]
 
 
-def emulated_arrays(rule, init_wh, table, level_bits, seeds, write_code, init_levels=None):
-    """The two arrays of a digital-mode system on the device emulator: each an
-    :class:`~spinapse.rtl.emulated_array.EmulatedSynapseArray` (switching probability
-    ``table[code][level]`` from the behavioural model, xorshift32 per lane, no multipliers: the
-    array that fits an FPGA) behind :class:`~spinapse.rtl.write_code.WriteCodeArray`, so that
-    the engine's write-verify pulses carry code ``write_code``.
-
-    Parameters
-    ----------
-    rule : IntegerRule
-    init_wh : pair of array-like of int
-        Initial ``W_h`` of each layer; ``W_b = W_h >= 0``.
-    table : sequence of sequence of int
-        ``[2**code_bits][2**level_bits]`` probabilities in units of ``2**-16``
-        (``spinapse.cosim.emulator_calibration.switching_table``).
-    level_bits : int
-        Hidden-state level bits of the emulator, in [1, 6].
-    seeds : pair of sequence of int
-        Nonzero 32-bit xorshift seeds, one per lane of each layer.
-    write_code : int
-        Code of every write pulse, in ``[1, 2**code_bits - 1]``.
-    init_levels : pair of list of list of int, optional
-        Initial levels ``[rows][lanes]`` of each layer (default 0).
-
-    Raises
-    ------
-    ValueError
-        As the two components.
-    """
-    from spinapse.rtl.emulated_array import EmulatedSynapseArray
-    from spinapse.rtl.write_code import WriteCodeArray
-
-    shapes = [(rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out)]
-    levels = init_levels or (None, None)
-    return [
-        WriteCodeArray(
-            EmulatedSynapseArray(
-                rows,
-                lanes,
-                rule.code_bits,
-                level_bits,
-                table,
-                seeds[k],
-                init_bits=[_row_word(np.asarray(r) >= 0) for r in init_wh[k]],
-                init_levels=levels[k],
-            ),
-            write_code,
-        )
-        for k, (rows, lanes) in enumerate(shapes)
-    ]
-
-
 class UartTrainingSystem(wiring.Component):
     """Training engine, its two arrays, host link (protocol version 2) and 8N1 UART.
 

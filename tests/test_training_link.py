@@ -12,12 +12,9 @@ import dataclasses
 import json
 
 import numpy as np
-import pytest
 
-from spinapse.boards.training_driver import TrainingDriver
 from spinapse.cosim.runner import run_cocotb
 from spinapse.cosim.tb_uart_link import write_link_case
-from spinapse.cosim.uart_sim import SimTransport
 from spinapse.golden.integer_model.array_models import BinaryArrayModel, lane_seeds
 from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, initial_w_h
 from spinapse.rtl.uart_training import UartTrainingSystem, digital_arrays, model_id
@@ -117,84 +114,3 @@ def test_training_protocol_through_uart_pins_cocotb(tmp_path):
     report = json.loads(out.read_text())
     assert report["mismatches"] == []
     assert report["checked"] == sum(sum(b is not None for b in r) for _, r in commands)
-
-
-def test_write_code_array_sets_the_code_of_write_pulses():
-    """Behind WriteCodeArray(code 2), WRITE pulses sent with code 0 flip an emulator whose
-    table switches only at code 2 (probability 1) and never at 0, 1 or 3; GATE keeps its own
-    code (levels move by it); READ senses through."""
-    from amaranth.sim import Simulator
-
-    from spinapse.rtl.emulated_array import EmulatedSynapseArray
-    from spinapse.rtl.synapse_array import SynapseOp, command_layout
-    from spinapse.rtl.write_code import WriteCodeArray
-
-    lanes, code_bits, level_bits = 4, 2, 2
-    table = [[0] * 4, [0] * 4, [65536] * 4, [0] * 4]
-    emu = EmulatedSynapseArray(1, lanes, code_bits, level_bits, table, [1, 2, 3, 4], [0b0000])
-    dut = WriteCodeArray(emu, 2)
-    layout = command_layout(1, lanes, code_bits)
-
-    def cmd(op, enable, polarity, code):
-        fields = {"op": op.value, "row": 0, "col": 0, "enable": enable, "polarity": polarity}
-        fields["code"] = code
-        return sum(v << layout[k].offset for k, v in fields.items())
-
-    seen = []
-
-    async def tb(ctx):
-        ctx.set(dut.bus.sense.ready, 1)
-        for op, en, pol, code in [
-            (SynapseOp.WRITE, 0b0110, 0b1111, 0),  # code 0 from the engine: forced to 2
-            (SynapseOp.READ, 0, 0, 0),
-            (SynapseOp.GATE, 0b1111, 0b1111, 0b01_01_01_01),  # levels up by 1
-        ]:
-            ctx.set(dut.bus.cmd.payload.as_value(), cmd(op, en, pol, code))
-            ctx.set(dut.bus.cmd.valid, 1)
-            await ctx.tick()
-            ctx.set(dut.bus.cmd.valid, 0)
-            if op == SynapseOp.READ:
-                seen.append(ctx.get(dut.bus.sense.payload))
-        seen.append(ctx.get(dut.peek_levels))
-        seen.append(ctx.get(dut.peek_bits))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
-    assert seen == [0b0110, 0b01_01_01_01, 0b0110]
-    with pytest.raises(ValueError, match=r"code must be an int in \[1, 3\]"):
-        WriteCodeArray(emu, 0)
-
-
-@pytest.mark.slow
-def test_training_system_on_the_emulator_over_the_driver():
-    """The 64-8-4 system on the device emulator (write pulses at code 3; a hand table whose
-    switching probability falls with the level), driven through its UART pins: 40 steps train
-    with write-verify, and after them every lane whose W_b disagrees with sign(W_h) is a counted
-    failure (the emulator has no golden mirror; this is the invariant write-verify keeps)."""
-    from spinapse.cosim.uart_sim import build_uart_system_sim
-    from spinapse.rtl.uart_training import emulated_arrays
-
-    init_wh = initial_w_h(RULE, 5)
-    table = [[0] * 4] + [[int(65536 * p / (1 + lv)) for lv in range(4)] for p in (0.2, 0.5, 0.9)]
-    table += [[0] * 4 for _ in range(16 - len(table))]
-    rng = np.random.default_rng(71)
-    seeds = [[int(s) for s in rng.integers(1, 2**32, n)] for n in (RULE.n_hidden, RULE.n_out)]
-    model = model_id(RULE, "digital", init_wh)
-    arrays = emulated_arrays(RULE, init_wh, table, 2, seeds, write_code=3)
-    system = UartTrainingSystem(
-        RULE, "digital", RULE.tables(), [w.tolist() for w in init_wh], arrays, 4, model
-    )
-    exe = build_uart_system_sim(system, "uart_training_64-8-4_emulator")
-    xs = rng.integers(0, 2, (40, 64)).astype(np.uint8)
-    ys = rng.integers(0, 4, 40)
-    with SimTransport(exe, timeout_s=60) as link:
-        drv = TrainingDriver(link, RULE, "digital", model)
-        assert drv.identify()["has_p_success"] is False
-        drv.train(xs, ys)
-        c = drv.counters()
-        state = drv.read_state()
-    wrong = sum(int((state[f"w_b{k}"] != (state[f"w_h{k}"] >= 0)).sum()) for k in (1, 2))
-    assert c.steps == 40 and c.writes > 0 and c.retries > 0
-    assert wrong <= c.failures
