@@ -8,8 +8,9 @@ seeds of the simulated system (the model of
 script (:mod:`spinapse.experiments.host_session`) runs unchanged on ``golden``, ``sim`` and a
 board, and its records can be compared field by field.
 
-What the golden model has no notion of: clock cycles. Its ``'C'`` reply gives 0 engine busy
-cycles (and 0 UART errors); every other field is the model's.
+The golden model has no clock; the engine busy cycles of its ``'C'`` reply come from the cycle
+model of the RTL (:func:`busy_cycles`, arrays that answer in one cycle, as the seeded ones do).
+UART framing errors and overruns are 0.
 """
 
 from __future__ import annotations
@@ -27,6 +28,41 @@ from spinapse.rtl.training_link import (
     training_info_bytes,
     training_sizes,
 )
+
+
+def busy_cycles(rule, op: str, write_attempts: int = 0) -> int:
+    """Engine busy cycles of one command, from the RTL's state machines
+    (:mod:`spinapse.rtl.training_engine`, :mod:`spinapse.rtl.update_engine`):
+
+    - ``"infer"``: ``n_in + 1`` (layer-1 reads) ``+ 1 + n_hidden + 1`` (layer 2) ``+ 1 + 1``
+      (prediction, done) = ``n_in + n_hidden + 5``;
+    - ``"train"``: the forward pass without its done cycle, 1 for the backward pass, then every
+      row of both layers through its update engine (1 start cycle + 3 to read, step and write
+      back) and 3 per write-verify ``WRITE`` (pulse, verify read, check), then done:
+      ``n_in + n_hidden + 6 + 4 (n_in + n_hidden) + 3 write_attempts``;
+    - ``"clear"``: ``max(n_in, n_hidden) + 3`` (one row of ``M`` per cycle).
+    """
+    n = rule.n_in + rule.n_hidden
+    if op == "infer":
+        return n + 5
+    if op == "train":
+        return n + 6 + 4 * n + 3 * write_attempts
+    if op == "clear":
+        return max(rule.n_in, rule.n_hidden) + 3
+    raise ValueError(f"op must be 'infer', 'train' or 'clear', got {op!r}")
+
+
+class _CountingArray(BinaryArrayModel):
+    """:class:`BinaryArrayModel` that counts its ``write`` calls (one per ``WRITE`` command: the
+    golden model pulses a row once per write-verify attempt, as the update engine does)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.attempts = 0
+
+    def write(self, row, enable, polarity) -> None:
+        self.attempts += 1
+        super().write(row, enable, polarity)
 
 
 def _pack(values, bits: int, nbytes: int) -> bytes:
@@ -68,7 +104,7 @@ class GoldenTransport:
     def __init__(self, rule, init_wh, seeds, model: int) -> None:
         self.rule, self.sizes = rule, training_sizes(rule)
         wh = [np.asarray(w, dtype=np.int64) for w in init_wh]
-        arrays = [BinaryArrayModel(w >= 0, 256, sd) for w, sd in zip(wh, seeds)]
+        arrays = [_CountingArray(w >= 0, 256, sd) for w, sd in zip(wh, seeds)]
         self.engine = IntegerEngine(rule, "digital", arrays=arrays)
         for k in (0, 1):
             self.engine.w_h[k][...] = wh[k]
@@ -76,7 +112,7 @@ class GoldenTransport:
         self.name = "golden"
         self._in = bytearray()
         self._out: deque[int] = deque()
-        self._steps = self._inferences = 0
+        self._steps = self._inferences = self._busy = 0
         self._base = (0, 0, 0)
 
     def write(self, data: bytes) -> None:
@@ -134,16 +170,21 @@ class GoldenTransport:
             x = np.unpackbits(np.frombuffer(args[: z["image"]], np.uint8), bitorder="little")
             x = x.astype(bool)
             if op == "L":
+                before = sum(a.attempts for a in eng.arrays)
                 pred = eng.step(x, args[-1])
+                attempts = sum(a.attempts for a in eng.arrays) - before
+                self._busy += busy_cycles(r, "train", attempts)
                 self._steps += 1
                 self._reply(bytes([ord("L"), pred]))
             else:
                 pred = int(eng.predict(x[None, :])[0])
+                self._busy += busy_cycles(r, "infer")
                 self._inferences += 1
                 self._reply(bytes([ord("R"), pred]))
         elif op == "A":
             for a in eng.acc:
                 a[...] = 0
+            self._busy += busy_cycles(r, "clear")
             self._reply(b"A")
         elif op == "S":
             p = min(int.from_bytes(args, "little"), 256)
@@ -163,10 +204,10 @@ class GoldenTransport:
         elif op == "C":
             m32 = 0xFFFFFFFF
             rel = [(v - b) & m32 for v, b in zip((c.writes, c.retries, c.failures), self._base)]
-            vals = [self._steps, self._inferences, *rel, 0]
+            vals = [self._steps, self._inferences, *rel, self._busy & m32]
             self._reply(b"C" + b"".join(int(v).to_bytes(4, "little") for v in vals) + bytes(4))
         elif op == "Z":
-            self._steps = self._inferences = 0
+            self._steps = self._inferences = self._busy = 0
             self._base = (c.writes, c.retries, c.failures)
             self._reply(b"Z")
         else:

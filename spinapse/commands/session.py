@@ -141,9 +141,8 @@ def _session(args: argparse.Namespace) -> int:
             print(f"DIFFERENT from the golden model: {', '.join(differ)}")
             return 1 if args.target == "sim" else 0
         print(
-            "identical to the golden model: predictions, thresholds, counters"
-            + (", state" if args.state else "")
-            + " (busy cycles: the golden model has no clock)"
+            "identical to the golden model: predictions, thresholds, counters (busy cycles "
+            "against the RTL's cycle model)" + (", state" if args.state else "")
         )
     return 0
 
