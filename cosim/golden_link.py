@@ -125,6 +125,10 @@ class GoldenTransport:
             raise TimeoutError(f"golden model has {len(self._out)} of {n} bytes to send")
         return bytes(self._out.popleft() for _ in range(n))
 
+    def available(self) -> int:
+        """Reply bytes ready to be read."""
+        return len(self._out)
+
     def close(self) -> str:
         return f"golden model: {self._steps} steps, {self._inferences} inferences"
 

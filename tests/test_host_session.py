@@ -183,3 +183,38 @@ def test_folded_thresholds_keep_flipped_neurons_exact():
     c2 = (dot2 << rule.thr_frac) - thr2[None, :]
     exact = out.scale[None, :] * dot2 + out.offset[None, :]
     assert np.mean(np.argmax(c2, axis=1) == np.argmax(exact, axis=1)) > 0.97
+
+
+def test_session_over_a_serial_port_url(run_dir, model, tmp_path, capsys):
+    """``--target serial:socket://HOST:PORT``: pyserial's network port to a stand-in board (the
+    golden model behind protocol 2 on a local TCP socket). The serial path of the host script
+    (SerialTransport, timeouts, the model check) runs end to end, and its record equals the
+    golden model's run that follows it."""
+    import socket
+    import threading
+
+    rule = model.rule
+    mid = model_id(rule, "digital", model.init_wh)
+    board = GoldenTransport(rule, model.init_wh, _seeds(rule), mid)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(4096):
+                board.write(data)
+                conn.sendall(board.read(board.available()))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    argv = ["session", "--model", run_dir, "--target", f"serial:socket://127.0.0.1:{port}"]
+    argv += ["--images", "100", "--steps", "10", "--no-progress", "-o", str(tmp_path)]
+    try:
+        assert main(argv) == 0
+    finally:
+        server.close()
+    out = capsys.readouterr().out
+    assert "identical to the golden model" in out
+    rec = json.loads((tmp_path / "session-serial.json").read_text())
+    assert rec["counters"]["steps"] == 10 and rec["counters"]["inferences"] == 100
