@@ -1,10 +1,12 @@
 """The integer golden model behind protocol version 2: a byte transport that answers as a board.
 
 :class:`GoldenTransport` decodes the bytes a host sends (:mod:`spinapse.rtl.training_link`) and
-answers them with :class:`spinapse.golden.integer_model.learning.IntegerEngine` in digital mode,
-its arrays :class:`~spinapse.golden.integer_model.array_models.BinaryArrayModel` with the lane
-seeds of the simulated system (the model of
-:class:`~spinapse.rtl.stochastic_array.StochasticSynapseArray`, bit for bit). So the same host
+answers them with :class:`spinapse.golden.integer_model.learning.IntegerEngine`: in digital mode
+its arrays are :class:`~spinapse.golden.integer_model.array_models.BinaryArrayModel` with the
+lane seeds of the simulated system (the model of
+:class:`~spinapse.rtl.stochastic_array.StochasticSynapseArray`, bit for bit), in device mode
+:class:`~spinapse.golden.integer_model.array_models.HiddenStateArrayModel` (the model of
+:class:`~spinapse.rtl.hidden_state_array.HiddenStateSynapseArray`). So the same host
 script (:mod:`spinapse.experiments.host_session`) runs unchanged on ``golden``, ``sim`` and a
 board, and its records can be compared field by field.
 
@@ -19,7 +21,7 @@ from collections import deque
 
 import numpy as np
 
-from spinapse.golden.integer_model.array_models import BinaryArrayModel
+from spinapse.golden.integer_model.array_models import BinaryArrayModel, HiddenStateArrayModel
 from spinapse.golden.integer_model.learning import IntegerEngine
 from spinapse.rtl.training_engine import THR_BITS
 from spinapse.rtl.training_link import (
@@ -40,6 +42,8 @@ def busy_cycles(rule, op: str, write_attempts: int = 0) -> int:
       row of both layers through its update engine (1 start cycle + 3 to read, step and write
       back) and 3 per write-verify ``WRITE`` (pulse, verify read, check), then done:
       ``n_in + n_hidden + 6 + 4 (n_in + n_hidden) + 3 write_attempts``;
+    - ``"train_device"``: the same with 5 cycles per row (start, accumulator read, step, one
+      ``GATE``, done) and no write-verify: ``n_in + n_hidden + 6 + 5 (n_in + n_hidden)``;
     - ``"clear"``: ``max(n_in, n_hidden) + 3`` (one row of ``M`` per cycle).
     """
     n = rule.n_in + rule.n_hidden
@@ -47,9 +51,11 @@ def busy_cycles(rule, op: str, write_attempts: int = 0) -> int:
         return n + 5
     if op == "train":
         return n + 6 + 4 * n + 3 * write_attempts
+    if op == "train_device":
+        return n + 6 + 5 * n
     if op == "clear":
         return max(rule.n_in, rule.n_hidden) + 3
-    raise ValueError(f"op must be 'infer', 'train' or 'clear', got {op!r}")
+    raise ValueError(f"op must be 'infer', 'train', 'train_device' or 'clear', got {op!r}")
 
 
 class _CountingArray(BinaryArrayModel):
@@ -89,11 +95,13 @@ class GoldenTransport:
         Lane seeds of the two arrays (``lane_seeds``), as the simulated system was built.
     model : int
         Model identifier reported by ``'I'``.
+    mode : str
+        ``"digital"`` or ``"device"`` (``init_wh`` is then the arrays' initial hidden state).
 
     Attributes
     ----------
     engine : IntegerEngine
-        The model (digital mode).
+        The model.
 
     Raises
     ------
@@ -101,14 +109,23 @@ class GoldenTransport:
         From :meth:`read` when fewer bytes are due than asked (a board would time out).
     """
 
-    def __init__(self, rule, init_wh, seeds, model: int) -> None:
-        self.rule, self.sizes = rule, training_sizes(rule)
+    def __init__(self, rule, init_wh, seeds, model: int, mode: str = "digital") -> None:
+        self.rule, self.sizes, self.mode = rule, training_sizes(rule), mode
         wh = [np.asarray(w, dtype=np.int64) for w in init_wh]
-        arrays = [_CountingArray(w >= 0, 256, sd) for w, sd in zip(wh, seeds)]
-        self.engine = IntegerEngine(rule, "digital", arrays=arrays)
-        for k in (0, 1):
-            self.engine.w_h[k][...] = wh[k]
-        self.info = training_info_bytes(rule, "digital", True, model)
+        if mode == "digital":
+            arrays = [_CountingArray(w >= 0, 256, sd) for w, sd in zip(wh, seeds)]
+        elif mode == "device":
+            arrays = [
+                HiddenStateArrayModel(w, rule.wh_bits, t, rule.index_shift, sd)
+                for w, t, sd in zip(wh, rule.tables(), seeds)
+            ]
+        else:
+            raise ValueError(f"mode must be 'digital' or 'device', got {mode!r}")
+        self.engine = IntegerEngine(rule, mode, arrays=arrays)
+        if mode == "digital":
+            for k in (0, 1):
+                self.engine.w_h[k][...] = wh[k]
+        self.info = training_info_bytes(rule, mode, mode == "digital", model)
         self.name = "golden"
         self._in = bytearray()
         self._out: deque[int] = deque()
@@ -173,7 +190,12 @@ class GoldenTransport:
         elif op in "LX":
             x = np.unpackbits(np.frombuffer(args[: z["image"]], np.uint8), bitorder="little")
             x = x.astype(bool)
-            if op == "L":
+            if op == "L" and self.mode == "device":
+                pred = eng.step(x, args[-1])
+                self._busy += busy_cycles(r, "train_device")
+                self._steps += 1
+                self._reply(bytes([ord("L"), pred]))
+            elif op == "L":
                 before = sum(a.attempts for a in eng.arrays)
                 pred = eng.step(x, args[-1])
                 attempts = sum(a.attempts for a in eng.arrays) - before
@@ -192,8 +214,9 @@ class GoldenTransport:
             self._reply(b"A")
         elif op == "S":
             p = min(int.from_bytes(args, "little"), 256)
-            for a in eng.arrays:
-                a.p_success = p
+            if self.mode == "digital":  # the hidden-state arrays have no write probability
+                for a in eng.arrays:
+                    a.p_success = p
             self._reply(b"S")
         elif op == "P":
             layer, row = args[0], int.from_bytes(args[1:3], "little")

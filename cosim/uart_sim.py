@@ -55,8 +55,10 @@ def build_uart_sim(
     return _build(text, f"uart_{config.name()}_d{divisor}{suffix}", divisor)
 
 
-def build_uart_training_sim(rule, init_wh, seeds, divisor: int = SIM_DIVISOR) -> Path:
-    """Build (or reuse) the Verilator binary of a digital-mode
+def build_uart_training_sim(
+    rule, init_wh, seeds, divisor: int = SIM_DIVISOR, mode: str = "digital"
+) -> Path:
+    """Build (or reuse) the Verilator binary of a
     :class:`~spinapse.rtl.uart_training.UartTrainingSystem`; return its path.
 
     Parameters
@@ -65,9 +67,13 @@ def build_uart_training_sim(rule, init_wh, seeds, divisor: int = SIM_DIVISOR) ->
     init_wh : pair of array-like of int
         Initial ``W_h`` of both layers (``W_b = W_h >= 0``): the model, fixed at build time.
     seeds : pair of sequence of int
-        Lane seeds of the two seeded binary arrays (``lane_seeds``).
+        Lane seeds of the two arrays (``lane_seeds``).
     divisor : int
         Clock cycles per UART bit.
+    mode : str
+        ``"digital"``: ``W_h`` in the engine, seeded binary arrays
+        (:func:`~spinapse.rtl.uart_training.digital_arrays`); ``"device"``: the hidden state in
+        :func:`~spinapse.rtl.uart_training.hidden_state_arrays`, initialised to ``init_wh``.
 
     The build directory is ``<sim_build>/uart_training_<widths>_<key>``, the key a digest of
     the parameters, the RTL sources and the harness: an unchanged system is neither converted
@@ -80,7 +86,15 @@ def build_uart_training_sim(rule, init_wh, seeds, divisor: int = SIM_DIVISOR) ->
     """
     import numpy as np
 
-    from spinapse.rtl.uart_training import UartTrainingSystem, digital_arrays, model_id
+    from spinapse.rtl.uart_training import (
+        UartTrainingSystem,
+        digital_arrays,
+        hidden_state_arrays,
+        model_id,
+    )
+
+    if mode not in ("digital", "device"):
+        raise ValueError(f"mode must be 'digital' or 'device', got {mode!r}")
 
     wh = [np.asarray(w, dtype=np.int64) for w in init_wh]
     key = hashlib.sha256(
@@ -91,22 +105,24 @@ def build_uart_training_sim(rule, init_wh, seeds, divisor: int = SIM_DIVISOR) ->
                 [list(map(int, s)) for s in seeds],
                 divisor,
                 TRAINING_OPT,
+                mode,
             ]
         ).encode()
         + _sources_digest().encode()
     ).hexdigest()[:16]
-    name = f"uart_training_{rule.n_in}-{rule.n_hidden}-{rule.n_out}_{key}"
+    name = f"uart_training_{rule.n_in}-{rule.n_hidden}-{rule.n_out}_{mode}_{key}"
     exe = sim_build_root() / name / "obj" / "Vuart_system"
     if exe.is_file() and (exe.parent.parent / "stamp").is_file():
         return exe
+    make_arrays = digital_arrays if mode == "digital" else hidden_state_arrays
     system = UartTrainingSystem(
         rule,
-        "digital",
+        mode,
         rule.tables(),
-        [w.tolist() for w in wh],
-        digital_arrays(rule, wh, seeds),
+        [w.tolist() for w in wh] if mode == "digital" else None,
+        make_arrays(rule, wh, seeds),
         divisor,
-        model_id(rule, "digital", wh),
+        model_id(rule, mode, wh),
     )
     return _build(convert(system, "uart_system"), name, divisor, TRAINING_OPT)
 

@@ -72,6 +72,39 @@ def digital_arrays(rule, init_wh, seeds) -> list[StochasticSynapseArray]:
     ]
 
 
+def hidden_state_arrays(rule, init_wh, seeds) -> list:
+    """The two arrays of a device-mode system: :class:`~spinapse.rtl.hidden_state_array.
+    HiddenStateSynapseArray` (the hidden state ``h`` in the array, gate pulses applied with the
+    f_meta probability of ``rule.tables()``, ``W_b = h >= 0``), ``h`` initialised to
+    ``init_wh``.
+
+    Parameters
+    ----------
+    rule : IntegerRule
+    init_wh : pair of array-like of int
+        ``[n_in, n_hidden]`` and ``[n_hidden, n_out]`` initial hidden states.
+    seeds : pair of sequence of int
+        Lane seeds of each layer (``lane_seeds``).
+    """
+    from spinapse.rtl.hidden_state_array import HiddenStateSynapseArray
+
+    shapes = [(rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out)]
+    tables = rule.tables()
+    return [
+        HiddenStateSynapseArray(
+            rows,
+            lanes,
+            rule.code_bits,
+            rule.wh_bits,
+            tables[k],
+            rule.index_shift,
+            seeds[k],
+            [[int(v) for v in r] for r in np.asarray(init_wh[k])],
+        )
+        for k, (rows, lanes) in enumerate(shapes)
+    ]
+
+
 class UartTrainingSystem(wiring.Component):
     """Training engine, its two arrays, host link (protocol version 2) and 8N1 UART.
 

@@ -5,7 +5,8 @@ Loads a one-hidden-layer ``spinapse train`` result onto the on-chip training eng
 BatchNorm: docs/fpga_prototype.md), then over the host link (protocol 2): infers ``--images``
 test digits, clears the accumulators, trains ``--steps`` steps on the task's training digits and
 reads the counters. Targets: ``golden`` (the integer golden model behind the same bytes),
-``sim`` (the training system's RTL with seeded binary arrays on Verilator, driven through its
+``sim`` (the training system's RTL with seeded binary arrays, or with
+hidden-state arrays in ``--mode device``, on Verilator, driven through its
 UART pins; built once per model), ``serial:PORT`` (a board whose bitstream carries this model).
 Unless ``--no-golden``, a ``sim`` or board run is followed by the golden model's run of the same
 script, and the command says whether every result is identical (exit 1 on ``sim`` if not). The
@@ -29,12 +30,12 @@ def _transports(args, model):
     seeds = [
         lane_seeds(args.array_seed * 2 + k, n) for k, n in enumerate((rule.n_hidden, rule.n_out))
     ]
-    mid = model_id(rule, "digital", model.init_wh)
+    mid = model_id(rule, args.mode, model.init_wh)
 
     def golden():
         from spinapse.cosim.golden_link import GoldenTransport
 
-        return GoldenTransport(rule, model.init_wh, seeds, mid)
+        return GoldenTransport(rule, model.init_wh, seeds, mid, args.mode)
 
     target = args.target
     if target == "golden":
@@ -48,7 +49,8 @@ def _transports(args, model):
                 f"building the Verilator model of the {rule.n_in}-{rule.n_hidden}-10 training "
                 "system with this model (once per model)..."
             )
-            return SimTransport(build_uart_training_sim(rule, model.init_wh, seeds), timeout_s=300)
+            exe = build_uart_training_sim(rule, model.init_wh, seeds, mode=args.mode)
+            return SimTransport(exe, timeout_s=300)
     elif target.startswith("serial:") and len(target) > len("serial:"):
 
         def make():
@@ -76,6 +78,11 @@ def _session(args: argparse.Namespace) -> int:
 
     if not 0 <= args.p_success <= 256:
         raise UsageError(f"--p-success must be in [0, 256] (1/256 units), got {args.p_success}")
+    if args.mode == "device" and args.p_success != 256:
+        raise UsageError(
+            "--p-success: device mode's hidden-state arrays have no write probability "
+            "(they apply f_meta to gate pulses); leave it at 256"
+        )
     if not 0 <= args.array_seed < 1 << 14:
         raise UsageError(f"--array-seed must be in [0, 16383], got {args.array_seed}")
     model = load_training_model(args.model, task=args.task, run=args.run)
@@ -89,7 +96,7 @@ def _session(args: argparse.Namespace) -> int:
     for name, make in runs:
         transport = make()
         try:
-            driver = TrainingDriver(transport, model.rule, "digital", mid)
+            driver = TrainingDriver(transport, model.rule, args.mode, mid)
             try:
                 rec = run_session(
                     driver,
@@ -111,7 +118,7 @@ def _session(args: argparse.Namespace) -> int:
             "run": model.label,
             "task": model.task,
             "target": args.target if name != "golden" else "golden",
-            "engine": f"{model.rule.n_in}-{model.rule.n_hidden}-{model.rule.n_out} digital",
+            "engine": f"{model.rule.n_in}-{model.rule.n_hidden}-{model.rule.n_out} {args.mode}",
             "flipped_hidden_neurons": model.flipped,
             **rec,
         }
@@ -166,6 +173,13 @@ def register(subparsers) -> None:
         type=int,
         default=256,
         help="single-pulse write success of the arrays in 1/256, [0, 256] (256: ideal)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("digital", "device"),
+        default="digital",
+        help="digital: W_h in the engine, binary arrays with write-verify; device: W_h as the "
+        "hidden state of the arrays, gate pulses (default digital)",
     )
     p.add_argument("--array-seed", type=int, default=1, help="seed of the arrays' lane draws (1)")
     p.add_argument("--state", action="store_true", help="also read back every row at the end")
