@@ -24,7 +24,11 @@ from spinapse.cosim.golden_link import GoldenTransport
 from spinapse.experiments.engine_export import load_trained_run
 from spinapse.experiments.host_session import compare_records, session_data
 from spinapse.experiments.training_load import load_training_model
-from spinapse.golden.integer_model.array_models import BinaryArrayModel, lane_seeds
+from spinapse.golden.integer_model.array_models import (
+    BinaryArrayModel,
+    HiddenStateArrayModel,
+    lane_seeds,
+)
 from spinapse.golden.integer_model.inference import export_integer
 from spinapse.golden.integer_model.learning import IntegerEngine
 from spinapse.rtl.uart_training import model_id
@@ -76,13 +80,22 @@ def test_session_refuses_unknown_target(run_dir, capsys):
     assert "allowed 'golden', 'sim' or 'serial:PORT'" in capsys.readouterr().err
 
 
-def _golden_predictions(model, images, steps, p_success):
+def _golden_predictions(model, images, steps, p_success, mode="digital"):
     """Inference and training predictions of the session, from a fresh IntegerEngine."""
     rule = model.rule
-    arrays = [BinaryArrayModel(w >= 0, p_success, s) for w, s in zip(model.init_wh, _seeds(rule))]
-    eng = IntegerEngine(rule, "digital", arrays=arrays)
-    for k in (0, 1):
-        eng.w_h[k][...] = model.init_wh[k]
+    if mode == "digital":
+        arrays = [
+            BinaryArrayModel(w >= 0, p_success, s) for w, s in zip(model.init_wh, _seeds(rule))
+        ]
+    else:
+        arrays = [
+            HiddenStateArrayModel(w, rule.wh_bits, t, rule.index_shift, s)
+            for w, t, s in zip(model.init_wh, rule.tables(), _seeds(rule))
+        ]
+    eng = IntegerEngine(rule, mode, arrays=arrays)
+    if mode == "digital":
+        for k in (0, 1):
+            eng.w_h[k][...] = model.init_wh[k]
     eng.thr = [model.thr1.copy(), model.thr2.copy()]
     test_x, _, train_x, train_y = session_data(model, images, steps, 0)
     inf = eng.predict(test_x.astype(bool))
@@ -90,8 +103,9 @@ def _golden_predictions(model, images, steps, p_success):
     return inf.tolist(), tr, eng.counters
 
 
-def _session(run_dir, out, images, steps, p_success, state):
+def _session(run_dir, out, images, steps, p_success, state, mode="digital"):
     argv = ["session", "--model", run_dir, "--target", "sim", "--no-progress", "-o", str(out)]
+    argv += ["--mode", mode]
     argv += ["--images", str(images), "--steps", str(steps), "--p-success", str(p_success)]
     assert main(argv + (["--state"] if state else [])) == 0
     sim = json.loads((out / "session-sim.json").read_text())
@@ -99,9 +113,9 @@ def _session(run_dir, out, images, steps, p_success, state):
     return sim, gold
 
 
-def _check(model, sim, gold, images, steps, p_success):
+def _check(model, sim, gold, images, steps, p_success, mode="digital"):
     assert compare_records(sim, gold) == []
-    inf, tr, counters = _golden_predictions(model, images, steps, p_success)
+    inf, tr, counters = _golden_predictions(model, images, steps, p_success, mode)
     assert gold["inference"]["predictions"] == inf and gold["training"]["predictions"] == tr
     c = sim["counters"]
     assert (c["steps"], c["inferences"], c["framing_errors"], c["overruns"]) == (
@@ -140,6 +154,15 @@ def test_full_session_on_sim_equals_golden(run_dir, model, tmp_path):
         out = tmp_path / f"p{p}"
         sim, gold = _session(run_dir, out, 2000, 100, p, state=True)
         _check(model, sim, gold, 2000, 100, p)
+
+
+@pytest.mark.slow
+def test_full_session_in_device_mode_on_sim_equals_golden(run_dir, model, tmp_path):
+    """The same in device mode: W_h as the hidden state of the arrays, gate pulses with the
+    f_meta probability (seeded lane draws mirrored by HiddenStateArrayModel)."""
+    sim, gold = _session(run_dir, tmp_path, 2000, 100, 256, state=True, mode="device")
+    _check(model, sim, gold, 2000, 100, 256, mode="device")
+    assert sim["engine"].endswith("device") and sim["counters"]["writes"] > 0
 
 
 def test_folded_thresholds_keep_flipped_neurons_exact():
