@@ -46,8 +46,8 @@ def _transports(args, model):
             from spinapse.cosim.uart_sim import SimTransport, build_uart_training_sim
 
             print(
-                f"building the Verilator model of the {rule.n_in}-{rule.n_hidden}-10 training "
-                "system with this model (once per model)..."
+                f"building the Verilator model of the {rule.n_in}-{rule.n_hidden}-{rule.n_out} "
+                f"training system ({args.mode} mode) with this model (once per model)..."
             )
             exe = build_uart_training_sim(rule, model.init_wh, seeds, mode=args.mode)
             return SimTransport(exe, timeout_s=300)
