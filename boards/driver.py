@@ -71,6 +71,11 @@ class EngineDriver:
         self.transport.write(b"I")
         self._expect(b"I")
         version = self.transport.read(1)[0]
+        if version != PROTOCOL_VERSION:
+            what = " (a training system: use TrainingDriver)" if version == 2 else ""
+            raise ProtocolError(
+                f"board runs protocol {version}{what}; host expects protocol {PROTOCOL_VERSION}"
+            )
         expected = info_bytes(self.config)
         block = self.transport.read(len(expected))
         if version != PROTOCOL_VERSION or block != expected:

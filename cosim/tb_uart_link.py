@@ -1,8 +1,11 @@
-"""cocotb testbench of the UART inference system through its serial pins (cocotbext-uart).
+"""cocotb testbench of a UART system through its serial pins (cocotbext-uart).
+
+It serves the inference system (protocol version 1, :mod:`spinapse.rtl.host_link`) and the
+training system (version 2, :mod:`spinapse.rtl.training_link`): both have ``rx``, ``tx``.
 
 The case file named by ``SPINAPSE_TB_CASE`` (JSON, :func:`write_link_case`) holds the UART bit
-time and a list of commands, each with the bytes the host sends and the reply the protocol of
-:mod:`spinapse.rtl.host_link` prescribes (``null`` for a byte the test does not know in advance,
+time and a list of commands, each with the bytes the host sends and the reply the protocol
+prescribes (``null`` for a byte the test does not know in advance,
 the engine busy-cycle count). A :class:`cocotbext.uart.UartSource` drives ``rx``, a
 :class:`cocotbext.uart.UartSink` decodes ``tx``; the host keeps the protocol's flow rule (at most
 two ``'X'`` commands unanswered; any other command only once every earlier reply is in). Every
@@ -24,11 +27,16 @@ from spinapse.io import write_json
 PERIOD_NS = 10
 
 
-def write_link_case(path, divisor: int, commands: list[tuple[bytes, list[int | None]]]) -> None:
+def write_link_case(
+    path, divisor: int, commands: list[tuple[bytes, list[int | None]]], window: int = 2
+) -> None:
     """Write a case: ``divisor`` (clock cycles per bit) and ``(sent bytes, expected reply)``
-    pairs; an expected byte of ``None`` is not checked."""
+    pairs; an expected byte of ``None`` is not checked. ``window``: ``'X'`` commands sent ahead
+    of their replies (2: protocol version 1; 1: every command waits for the previous reply, as
+    protocol version 2 requires)."""
     doc = {
         "divisor": int(divisor),
+        "window": int(window),
         "commands": [{"send": s.hex(), "reply": list(r)} for s, r in commands],
     }
     write_json(path, doc)
@@ -49,6 +57,7 @@ async def protocol_end_to_end(dut):
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
     commands = case["commands"]
+    window = case.get("window", 2)
     bit_cycles = 10 * case["divisor"]
     budget = sum(len(c["send"]) // 2 + len(c["reply"]) for c in commands) * bit_cycles
     budget = 4 * budget + 100_000
@@ -71,7 +80,7 @@ async def protocol_end_to_end(dut):
         pending = []  # indices of commands whose replies are not read yet
         for i, cmd in enumerate(commands):
             is_image = cmd["send"][:2] == b"X".hex()
-            while pending and (not is_image or len(pending) >= 2):
+            while pending and (not is_image or len(pending) >= window):
                 await collect(pending.pop(0))
             await source.write(bytes.fromhex(cmd["send"]))
             pending.append(i)

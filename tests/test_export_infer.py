@@ -8,11 +8,12 @@ must report zero differing predictions and the golden model's accuracy.
 
 from __future__ import annotations
 
-import functools
 import json
+import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from spinapse.boards.driver import EngineDriver
 from spinapse.boards.targets import board
@@ -21,17 +22,20 @@ from spinapse.cosim.uart_sim import SimTransport, build_uart_sim
 from spinapse.golden.integer_model.inference import IntegerBNN, IntegerLayer
 
 
-@functools.lru_cache(maxsize=1)
-def _trained(root: str) -> str:
-    argv = ["train", "--no-progress", "--set", "model.hidden=[32]", "--set", "train.epochs=1"]
-    argv += ["--set", "tasks.count=1", "--set", f'results_dir="{root}"', "--set", 'name="tiny"']
-    assert main(argv) == 0
-    return f"{root}/tiny"
+def tiny_run(tmp_path_factory) -> str:
+    """The tiny run, trained once per pytest session (a folder under the session's base
+    temporary directory; other test modules import this)."""
+    root = tmp_path_factory.getbasetemp() / "tiny-train"
+    if not (root / "tiny" / "results.json").is_file():
+        argv = ["train", "--no-progress", "--set", "model.hidden=[32]", "--set", "train.epochs=1"]
+        argv += ["--set", "tasks.count=1", "--set", f'results_dir="{root}"']
+        assert main([*argv, "--set", 'name="tiny"']) == 0
+    return str(root / "tiny")
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    return _trained(str(tmp_path_factory.mktemp("train")))
+    return tiny_run(tmp_path_factory)
 
 
 def _load_npz(path) -> tuple[IntegerBNN, np.ndarray]:
@@ -79,3 +83,28 @@ def test_export_refuses_other_widths(run_dir, capsys):
     assert main(["export", run_dir, "--board", "ulx3s-85f"]) == 2
     err = capsys.readouterr().err
     assert "784-32-10" in err and "784-256-256-10" in err
+
+
+def test_export_refuses_checkpoint_before_batchnorm_statistics(run_dir, tmp_path, capsys):
+    """A result folder written before BatchNorm stored population statistics (its BatchNorm
+    copies hold only gamma and beta) stops with a UsageError saying what to do, not a torch
+    error."""
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    (ckpt,) = (old / "checkpoints").glob("*/task-0.pt")
+    doc = torch.load(ckpt, weights_only=True)
+    learner = doc["learner"]
+    learner["bn_copies"] = [
+        [{k: v for k, v in layer.items() if k in ("weight", "bias")} for layer in copy]
+        for copy in learner["bn_copies"]
+    ]
+    learner["model"] = {
+        k: v
+        for k, v in learner["model"].items()
+        if not k.startswith("bns.") or k.endswith((".weight", ".bias"))
+    }
+    torch.save(doc, ckpt)
+    assert main(["export", str(old), "--board", "icebreaker"]) == 2
+    err = capsys.readouterr().err
+    assert "before BatchNorm stored population statistics" in err
+    assert "train it again" in err and "Traceback" not in err

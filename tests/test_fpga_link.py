@@ -97,3 +97,24 @@ def test_driver_refuses_another_engine():
     with SimTransport(build_uart_sim(SMALL), timeout_s=60) as link:
         with pytest.raises(ProtocolError, match=other.name()):
             EngineDriver(link, other).identify()
+
+
+def test_drivers_tell_inference_and_training_systems_apart():
+    """The inference system answers protocol 1 and the training driver refuses it; a training
+    system (here the golden model behind protocol 2) is refused by the inference driver, each
+    naming the driver to use."""
+    import dataclasses
+
+    from spinapse.boards.training_driver import TrainingDriver
+    from spinapse.cosim.golden_link import GoldenTransport
+    from spinapse.golden.integer_model.array_models import lane_seeds
+    from spinapse.golden.integer_model.learning import IntegerRule, initial_w_h
+
+    rule = dataclasses.replace(IntegerRule(), n_in=64, n_hidden=16, n_out=4)
+    with SimTransport(build_uart_sim(SMALL), timeout_s=60) as link:
+        with pytest.raises(ProtocolError, match="protocol 1.*use EngineDriver"):
+            TrainingDriver(link, rule).identify()
+    wh = initial_w_h(rule, 0)
+    seeds = [lane_seeds(2, 16), lane_seeds(3, 4)]
+    with pytest.raises(ProtocolError, match="protocol 2 .a training system: use TrainingDriver"):
+        EngineDriver(GoldenTransport(rule, wh, seeds, 0), SMALL).identify()

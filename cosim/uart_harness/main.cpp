@@ -1,4 +1,5 @@
-// Standalone Verilator harness of the UART inference system (spinapse.rtl.uart_engine).
+// Standalone Verilator harness of a UART system: the inference system (spinapse.rtl.uart_engine)
+// or the training system (spinapse.rtl.uart_training); both have ports clk, rst, rx, tx, busy.
 //
 // Bytes read from stdin are sent to the design's `rx` pin as 8N1 frames, bit time DIVISOR
 // clock cycles; frames the design sends on `tx` are decoded (sampled at the middle of each bit)

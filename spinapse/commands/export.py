@@ -30,12 +30,15 @@ def engine_for(args: argparse.Namespace):
         raise UsageError(f"--config/--board: {exc}") from None
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """``--run``, ``--task``, ``--board``, ``--config`` (shared with ``infer``)."""
+def add_model_arguments(p: argparse.ArgumentParser, engine: bool = True) -> None:
+    """``--run``, ``--task`` and, with ``engine``, ``--board``, ``--config`` (shared with
+    ``infer`` and ``session``)."""
     from spinapse.boards.targets import BOARDS
 
     p.add_argument("--run", help="run label in the results (default: the only run)")
     p.add_argument("--task", type=int, default=0, help="task whose BatchNorm copy to use (0)")
+    if not engine:
+        return
     p.add_argument(
         "--board", default="ulx3s-85f", choices=sorted(BOARDS), help="engine of this board"
     )

@@ -77,16 +77,54 @@ def _last_checkpoint(folder: Path) -> Path:
     return found[-1][1]
 
 
-def export_run(
-    results_dir: str | Path, config: EngineConfig, task: int = 0, run: str | None = None
-) -> EngineExport:
-    """Export task ``task`` of run ``run`` (default: the only run) of a ``spinapse train`` result.
+@dataclass(frozen=True)
+class TrainedRun:
+    """One task of a ``spinapse train`` result, loaded: the float BNN with that task's BatchNorm
+    copy (in eval mode), its task and the task's training images (float pixels in [0, 1])."""
+
+    label: str
+    task: int
+    task_name: str
+    model: torch.nn.Module
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return tuple(self.model.widths)
+
+
+_BN_KEYS = ("running_mean", "running_var", "stats_samples")
+
+
+def _check_bn_format(root: Path, state: dict) -> None:
+    """Refuse checkpoints written before BatchNorm stored its population statistics."""
+    layers = [layer for copy in state.get("bn_copies") or [] for layer in copy]
+    model_keys = set(state.get("model", {}))
+    old = any(k not in layer for layer in layers for k in _BN_KEYS) or (
+        layers and not any(k.endswith(".stats_samples") for k in model_keys)
+    )
+    if old:
+        raise UsageError(
+            f"{root}: the checkpoint was written before BatchNorm stored population statistics "
+            "(its BatchNorm copies lack running_mean/running_var/stats_samples); spinapse "
+            "changed that together with the embedded train/test split, so this run's test "
+            "digits are no longer known and its thresholds cannot be folded: train it again "
+            "with this version (spinapse train with the same --set options; its configuration "
+            f"is in {root / 'config.json'}) and give the new folder"
+        )
+
+
+def load_trained_run(results_dir: str | Path, task: int = 0, run: str | None = None) -> TrainedRun:
+    """Load task ``task`` of run ``run`` (default: the only run) of a ``spinapse train`` result.
 
     Raises
     ------
     UsageError
         If the folder has no ``results.json`` or checkpoint, the run or task does not exist, the
-        run is device-backed, or the network's widths differ from the engine's.
+        run is device-backed, or the checkpoint predates the BatchNorm statistics format.
     """
     from spinapse.config import ExperimentConfig
     from spinapse.experiments.experiment import build_model, build_tasks
@@ -107,38 +145,54 @@ def export_run(
     if run not in labels:
         raise UsageError(f"--run {run!r} not in {root}; allowed: {labels}")
     state = torch.load(_last_checkpoint(root / "checkpoints" / run), weights_only=True)["learner"]
+    _check_bn_format(root, state)
     copies = state["bn_copies"]
     if not 0 <= task < len(copies):
         n = len(copies)
         raise UsageError(f"--task {task}: the run stored {n} tasks (0..{n - 1})")
     tasks = build_tasks(cfg)
-    x_train, _ = tasks[task].train()
+    x_train, y_train = tasks[task].train()
     x_test, y_test = tasks[task].test()
     widths = (x_train.shape[1], *cfg.model.hidden, 10)
+    model = build_model(cfg, widths[0], widths[-1])
+    model.load_state_dict(state["model"])
+    model.load_bn_state(copies[task])
+    model.eval()
+    return TrainedRun(run, task, tasks[task].name, model, x_train, y_train, x_test, y_test)
+
+
+def export_run(
+    results_dir: str | Path, config: EngineConfig, task: int = 0, run: str | None = None
+) -> EngineExport:
+    """Export task ``task`` of run ``run`` (default: the only run) of a ``spinapse train`` result.
+
+    Raises
+    ------
+    UsageError
+        As :func:`load_trained_run`, or if the network's widths differ from the engine's.
+    """
+    loaded = load_trained_run(results_dir, task, run)
+    widths = loaded.widths
     if tuple(widths) != tuple(config.widths):
         raise UsageError(
             f"the trained network is {'-'.join(map(str, widths))}, the engine "
             f"{'-'.join(map(str, config.widths))}: train with model.hidden = "
             f"{list(config.widths[1:-1])} or give an engine --config with these widths"
         )
-    model = build_model(cfg, widths[0], widths[-1])
-    model.load_state_dict(state["model"])
-    model.load_bn_state(copies[task])
-    model.eval()
-    integer = export_integer(model, x_train)
+    integer = export_integer(loaded.model, loaded.x_train)
     try:
         writes = model_writes(config, integer)
     except ValueError as exc:
         raise UsageError(f"the exported model does not fit the engine: {exc}") from None
     return EngineExport(
-        label=run,
+        label=loaded.label,
         task=task,
-        task_name=tasks[task].name,
+        task_name=loaded.task_name,
         integer=integer,
         writes=writes,
         config=config,
-        test_bits=binarize_pixels(x_test),
-        test_y=y_test.numpy().astype(np.int64),
+        test_bits=binarize_pixels(loaded.x_test),
+        test_y=loaded.y_test.numpy().astype(np.int64),
     )
 
 
