@@ -179,3 +179,57 @@ def test_five_tasks_device_mode_keeps_earlier_tasks_10_points_above_m0(tmp_path,
 
     last = torch.load(tmp_path / "runs" / "cosim" / "checkpoints" / "task4.pt", weights_only=False)
     assert compare(last, gold, "device") == []
+
+
+def test_waves_and_stuck_sweep_options_refuse_bad_values(capsys):
+    """Bad ``--waves`` and ``--stuck-sweep`` values are usage errors naming what is allowed."""
+    with pytest.raises(SystemExit) as exc:
+        main(["cosim", "--waves", "12:10"])
+    assert exc.value.code == 2 and "0 <= A < B" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["cosim", "--waves", "ten"])
+    assert "A:B" in capsys.readouterr().err
+    assert main(["cosim", "--stuck-sweep", "0,150"]) == 2
+    assert "[0, 100] %" in capsys.readouterr().err
+    assert main(["cosim", "--png", "x.png"]) == 2
+    assert "--stuck-sweep" in capsys.readouterr().err
+
+
+def test_stuck_sweep_writes_its_files_and_agrees_with_one_golden_run(tmp_path, capsys):
+    """``--stuck-sweep 0,20`` on 784-16-10, 2 tasks x 20 steps (seeds 0 / 1): files written;
+    20 % of the devices stuck (binomial sd 0.35 % of 12 704); the 20 % point's accuracies
+    equal one golden prediction of both tasks with the same faults (the sweep continues its
+    engine task by task)."""
+    sets = ["network.hidden=16", "tasks.count=2", "tasks.train_samples=20", "tasks.epochs=1"]
+    sets += ["tasks.test_samples=200", f'out="{tmp_path}"']
+    argv = ["cosim", "--no-progress", "--stuck-sweep", "0,20", "--png", str(tmp_path / "f.png")]
+    for s in sets:
+        argv += ["--set", s]
+    assert main(argv) == 0
+    out = tmp_path / "cosim"
+    doc = json.loads((out / "stuck_sweep.json").read_text())
+    assert [p["stuck_fraction"] for p in doc["points"]] == [0.0, 0.2]
+    for name in ("stuck_sweep.csv", "stuck_sweep.png"):
+        assert (out / name).stat().st_size > 0
+    assert (tmp_path / "f.png").stat().st_size > 0
+    p20 = doc["points"][1]
+    assert 0.19 < sum(p20["stuck_devices"]) / (784 * 16 + 16 * 10) < 0.21
+    assert doc["points"][0]["stuck_devices"] == [0, 0] and p20["stuck_failures"][0] > 0
+    from spinapse.cosim.physics_array import Faults
+
+    cfg = load_cosim_config(None, sets)
+    data = task_data(cfg)
+    gold = golden_prediction(
+        cfg.rule(),
+        "device",
+        load_card(cfg.card),
+        [d[0] for d in data],
+        cfg.seed,
+        cfg.device_seed,
+        faults=Faults(0.1, 0.1),
+    )
+    eng = gold["engine"]
+    # The golden run keeps only the last thresholds: compare the last task's accuracy.
+    xt, yt = data[-1][1]
+    assert p20["acc_after_last"][-1] == float((eng.predict(xt) == yt).mean())
+    assert p20["flips"] == [a.counts["flips"] for a in eng.arrays]

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tasks.train_samples), e.g. --waves 10:12 for steps 10 and 11: the window is replayed "
         "from the checkpoint of the task before it with the trace on from step A only; the "
         "file (dump.fst in the Verilator build folder, GTKWave or Surfer) is named in the "
-        "output and in results.json; about 1 MB per step for 784-64-10",
+        "output and in results.json; 0.5 MB per step for 784-16-10",
     )
     p.add_argument(
         "--stuck-sweep",
