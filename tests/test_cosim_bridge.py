@@ -275,7 +275,8 @@ def test_device_mode_cosim_with_20_percent_stuck_devices_accounts_for_every_fail
     pulses = 0
     for got, ref, init in zip(snap["arrays"], gold["arrays"], initial_w_h(rule, 0)):
         stuck = ref.stuck
-        assert 0.17 < float(stuck.double().mean()) < 0.23  # binomial sd 0.5 % (12 704 devices)
+        n = stuck.numel()  # 12 544 and 160 devices: binomial sd 0.36 % and 3.2 %
+        assert abs(float(stuck.double().mean()) - 0.2) < 4 * (0.16 / n) ** 0.5
         ap0 = torch.from_numpy(init < 0)
         assert torch.equal(got["ap"][ref.stuck_p], torch.zeros_like(got["ap"][ref.stuck_p]))
         assert torch.equal(got["ap"][ref.stuck_ap], torch.ones_like(got["ap"][ref.stuck_ap]))
