@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from spinapse.cosim.physics_array import Faults, physics_layers
-from spinapse.cosim.runner import run_cocotb, sim_build_root
+from spinapse.cosim.runner import fst_supported, run_cocotb, sim_build_root
 from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, initial_w_h
 from spinapse.rtl.hidden_state_array import pack_signed
 from spinapse.rtl.training_engine import THR_BITS
@@ -81,6 +81,18 @@ def golden_prediction(
         ``engine`` (the trained engine), ``arrays`` (its two physics arrays), ``preds`` (list
         per task of int lists), ``counters`` (dict).
     """
+    threads = torch.get_num_threads()
+    # The device tensors are small (one layer at most 784 x 1024): one thread is fastest, and
+    # on shared cores several threads spin on each other (a 50 000-element add took 9 ms with
+    # two threads on a loaded 2-core machine against 0.1 ms with one).
+    torch.set_num_threads(1)
+    try:
+        return _golden(rule, mode, card, tasks, seed, device_seed, faults, misorder, engine)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _golden(rule, mode, card, tasks, seed, device_seed, faults, misorder, engine) -> dict:
     if engine is None:
         w_h = initial_w_h(rule, seed)
         arrays, _ = physics_layers(card, rule, [w >= 0 for w in w_h], device_seed, faults, misorder)
@@ -132,10 +144,14 @@ def _rtl_sources_digest() -> str:
     return h.hexdigest()
 
 
-def bridge_verilog(rule: IntegerRule, mode: str, init_wh=None) -> str:
+def bridge_verilog(rule: IntegerRule, mode: str, init_wh=None, dump_file: str | None = None) -> str:
     """Verilog of the :class:`BridgeSystem` (cached in ``<sim_build>/verilog_cache``).
 
     Device mode keeps no ``W_h`` in the engine, so one build serves every seed and every resume.
+    ``dump_file`` (e.g. ``"dump.fst"``): the waveform build; the top module gets an input
+    ``waves_on`` whose first rising edge (sampled on ``clk``) runs ``$dumpfile(dump_file)`` and
+    ``$dumpvars``, so the trace starts at a moment the testbench chooses (Verilator ignores
+    ``$dumpoff``: the trace runs until the simulation ends).
     """
     from spinapse.cosim.bridge_system import BridgeSystem
     from spinapse.io import write_text
@@ -143,14 +159,35 @@ def bridge_verilog(rule: IntegerRule, mode: str, init_wh=None) -> str:
 
     wh = [np.asarray(w).tolist() for w in init_wh] if mode == "digital" else None
     key = hashlib.sha256(
-        json.dumps([rule.as_dict(), mode, wh, _rtl_sources_digest()]).encode()
+        json.dumps([rule.as_dict(), mode, wh, _rtl_sources_digest(), dump_file]).encode()
     ).hexdigest()[:24]
     path = sim_build_root() / "verilog_cache" / f"bridge_{mode}_{key}.v"
     if path.exists():
         return path.read_text(encoding="utf-8")
-    text = convert(BridgeSystem(rule, mode, rule.tables(), wh), "bridge_system")
+    system = BridgeSystem(rule, mode, rule.tables(), wh, waves_port=dump_file is not None)
+    text = convert(system, "bridge_system")
+    if dump_file is not None:
+        text = _add_dump_start(text, dump_file)
     write_text(path, text)
     return text
+
+
+def _add_dump_start(text: str, dump_file: str) -> str:
+    """Insert the trace start on ``waves_on`` before the ``endmodule`` of ``bridge_system``."""
+    if not all(c.isalnum() or c in "._-" for c in dump_file):
+        raise ValueError(f"dump_file must be a plain file name, got {dump_file!r}")
+    head = text.index("module bridge_system(")
+    end = text.index("endmodule", head)
+    hook = (
+        "  reg spinapse_dump_started = 1'b0;\n"
+        "  always @(posedge clk)\n"
+        "    if (waves_on && !spinapse_dump_started) begin\n"
+        "      spinapse_dump_started <= 1'b1;\n"
+        f'      $dumpfile("{dump_file}");\n'
+        "      $dumpvars;\n"
+        "    end\n"
+    )
+    return text[:end] + hook + text[end:]
 
 
 def run_bridge(
@@ -166,6 +203,7 @@ def run_bridge(
     first_task: int = 0,
     progress: bool = False,
     waves: bool = False,
+    waves_window: tuple[int, int] | None = None,
 ) -> dict:
     """Run ``tasks`` on the RTL engine in Verilator with the physics bridge; return the snapshot.
 
@@ -182,6 +220,11 @@ def run_bridge(
         Show a progress bar with ETA (stderr of the simulator).
     waves : bool
         Record an FST waveform of the whole run in the build directory.
+    waves_window : (int, int), optional
+        Record a waveform of the steps ``a <= step < b`` only (steps counted from 0 over
+        ``tasks``) in the build directory's ``dump.fst`` (``dump.vcd`` where Verilator's FST
+        writer cannot be built), and stop after step ``b - 1``; the snapshot then holds
+        ``measure["waves"]`` (file, window and its simulated start and end in ns).
 
     Returns
     -------
@@ -204,7 +247,15 @@ def run_bridge(
                 np.array([_unpack(word, n, rule.wh_bits) for word in resume["rtl"][f"wh{k + 1}"]])
                 for k, n in enumerate((rule.n_hidden, rule.n_out))
             ]
-    verilog = bridge_verilog(rule, mode, w_h)
+    dump_file = None
+    if waves_window is not None:
+        a, b = (int(v) for v in waves_window)
+        total = sum(len(ys) for _, ys in tasks)
+        if not 0 <= a < b <= total:
+            raise ValueError(f"waves window must satisfy 0 <= a < b <= {total}, got {a}:{b}")
+        dump_file = "dump.fst" if fst_supported() else "dump.vcd"
+        waves = True
+    verilog = bridge_verilog(rule, mode, w_h, dump_file)
     budget = 16 * (rule.n_in + rule.n_hidden) * (rule.retry_limit + 2) + 256
     with tempfile.TemporaryDirectory() as tmp:
         if resume is not None:
@@ -226,21 +277,28 @@ def run_bridge(
             "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None,
             "progress": bool(progress),
             "counter_offset": {k: resume["counters"][k] for k in COUNTER_KEYS} if resume else None,
+            "waves_window": list(waves_window) if waves_window is not None else None,
+            "dump_file": dump_file,
         }
         from spinapse.io import write_json
 
         case_path, out_path = Path(tmp) / "case.json", Path(tmp) / "out.pt"
         write_json(case_path, doc)
-        run_cocotb(
-            name=f"bridge_{mode}_{rule.n_in}-{rule.n_hidden}-{rule.n_out}",
+        results = run_cocotb(
+            name=f"bridge_{mode}_{rule.n_in}-{rule.n_hidden}-{rule.n_out}"
+            + ("_window" if dump_file else ""),
             verilog=verilog,
             toplevel="bridge_system",
             test_module="spinapse.cosim.tb_bridge",
             extra_env={"SPINAPSE_TB_CASE": str(case_path), "SPINAPSE_TB_OUT": str(out_path)},
             waves=waves,
             cxx_opt="-O2",
+            design_trace=dump_file is not None,
         )
-        return torch.load(out_path, weights_only=False)
+        snap = torch.load(out_path, weights_only=False)
+        if dump_file is not None:
+            snap["measure"]["waves"]["file"] = str(results.parent / dump_file)
+        return snap
 
 
 def _unpack(word: int, lanes: int, bits: int) -> list[int]:

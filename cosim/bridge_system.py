@@ -50,6 +50,9 @@ class BridgeSystem(wiring.Component):
         f_meta tables (used by the engine in digital mode).
     init_wh : pair of list of list of int, optional
         Initial ``W_h`` of the engine (digital mode); the arrays' bits are loaded by the host.
+    waves_port : bool
+        Add an input ``waves_on`` (unused by the logic): the waveform build
+        (:func:`spinapse.cosim.bridge_case.bridge_verilog`) starts its trace on its rising edge.
 
     Raises
     ------
@@ -57,7 +60,7 @@ class BridgeSystem(wiring.Component):
         If the mode is unknown or a part rejects its parameters.
     """
 
-    def __init__(self, rule, mode, tables, init_wh=None) -> None:
+    def __init__(self, rule, mode, tables, init_wh=None, waves_port: bool = False) -> None:
         if mode not in ("digital", "device"):
             raise ValueError(f"mode must be 'digital' or 'device', got {mode!r}")
         self.rule, self.mode = rule, mode
@@ -77,6 +80,8 @@ class BridgeSystem(wiring.Component):
                 members[f"gated{k}"] = Out(rows)
                 members[f"peek_log{k}"] = Out(lanes * (2 + rule.code_bits))
         members["host_wait"] = Out(1)
+        if waves_port:
+            members["waves_on"] = In(1)
         super().__init__(members)
 
     def elaborate(self, platform) -> Module:

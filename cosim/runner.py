@@ -158,6 +158,7 @@ def run_cocotb(
     waves: bool | None = None,
     public_depth: int | None = 1,
     cxx_opt: str | None = None,
+    design_trace: bool = False,
 ) -> Path:
     """Build ``verilog`` with Verilator (once per ``name``) and run cocotb ``test_module`` on it.
 
@@ -189,6 +190,10 @@ def run_cocotb(
     cxx_opt : str, optional
         C++ optimisation of the design's model (make's ``OPT_FAST``, Verilator's default
         ``-Os``), e.g. ``"-O2"`` for long runs; it gets its own build directory.
+    design_trace : bool
+        With ``waves``: build with tracing but do not start the trace from time 0; the design
+        opens it itself (``$dumpfile``/``$dumpvars`` at a chosen moment, as the step window of
+        :func:`spinapse.cosim.bridge_case.bridge_verilog` does).
 
     Returns
     -------
@@ -255,7 +260,7 @@ def run_cocotb(
             testcase=testcase,
             seed=seed,
             extra_env=env,
-            waves=waves,
+            waves=waves and not design_trace,
             build_dir=build_dir,
             test_dir=build_dir,
             results_xml=str(results.resolve()),

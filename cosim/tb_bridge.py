@@ -90,9 +90,13 @@ def _read_gates(dut, k: int, arr):
     rows = np.flatnonzero(gated)
     lanes, cb = arr.lanes, arr.code_bits
     log = getattr(dut, f"log{k}")
-    fields = np.zeros((rows.size, lanes * (2 + cb)), dtype=bool)
-    for i, r in enumerate(rows):
-        fields[i] = bits_of(log[int(r)].value.to_unsigned(), lanes * (2 + cb))
+    width = lanes * (2 + cb)
+    nbytes = (width + 7) // 8
+    # One VPI read per logged row, then one unpack for all of them (a numpy call per row was
+    # most of the host's time per step).
+    raw = b"".join(log[int(r)].value.to_unsigned().to_bytes(nbytes, "little") for r in rows)
+    fields = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
+    fields = fields.reshape(rows.size, nbytes * 8)[:, :width].astype(bool)
     enable, polarity = fields[:, :lanes], fields[:, lanes : 2 * lanes]
     code = fields[:, 2 * lanes :].reshape(rows.size, lanes, cb).astype(np.int64)
     return rows, enable, polarity, code @ (1 << np.arange(cb, dtype=np.int64))
@@ -160,6 +164,7 @@ async def train_with_physics(dut):
     from spinapse.golden.integer_model.learning import IntegerRule
     from spinapse.io import atomic_path
 
+    torch.set_num_threads(1)  # small device tensors: threads only contend (bridge_case.py)
     with open(os.environ["SPINAPSE_TB_CASE"], encoding="utf-8") as fh:
         case = json.load(fh)
     rule = IntegerRule(**case["rule"])
@@ -196,6 +201,10 @@ async def train_with_physics(dut):
     step_cycles = 0
     first_task = case.get("first_task", 0)
     t_done, t_wait = RisingEdge(dut.done), RisingEdge(dut.host_wait)
+    window = case.get("waves_window")
+    if window is not None:
+        dut.waves_on.value = 0
+    step, window_ns = 0, [None, None]
     for t, task in enumerate(case["tasks"], start=first_task):
         dut.thr1_in.value = 0
         dut.thr2_in.value = 0
@@ -203,6 +212,13 @@ async def train_with_physics(dut):
         await _idle_command(dut, "acc_clear")
         preds = []
         for x, label in zip(task["x"], task["label"]):
+            if window is not None and step == window[1]:
+                break
+            if window is not None and step == window[0]:
+                # The design opens its trace on the first clock edge that sees waves_on.
+                dut.waves_on.value = 1
+                await RisingEdge(dut.clk)
+                window_ns[0] = cocotb.utils.get_sim_time(unit="ns")
             for a in arrays:
                 a.start_step(reads_per_step)
             dut.x.value = int(x)
@@ -223,10 +239,19 @@ async def train_with_physics(dut):
             if case["mode"] == "device":
                 await _apply_step_gates(dut, arrays)
             bar.update(1)
+            step += 1
+            if window is not None and step == window[1]:
+                await RisingEdge(dut.clk)
+                window_ns[1] = cocotb.utils.get_sim_time(unit="ns")
         # RTL counters restart with a resumed run: the case carries the totals before it.
         off = case.get("counter_offset") or {}
         counters = {k: getattr(dut, k).value.to_unsigned() + off.get(k, 0) for k in COUNTER_KEYS}
         counters["reads"] = [dut.reads1.value.to_unsigned(), dut.reads2.value.to_unsigned()]
+        if window is not None and step == window[1]:
+            # The window's run ends here (its task is unfinished: no checkpoint, no RTL peek,
+            # which would extend the trace).
+            snap = _snapshot(case, {}, arrays, gen, counters, preds, t)
+            break
         snap = _snapshot(case, await _rtl_state(dut, case), arrays, gen, counters, preds, t)
         if case.get("checkpoint_dir"):
             path = os.path.join(case["checkpoint_dir"], f"task{t}.pt")
@@ -235,9 +260,16 @@ async def train_with_physics(dut):
     bar.close()
     wall = time.perf_counter() - wall
     snap["measure"] = {
-        "steps": total,
-        "cycles_per_step": step_cycles / max(total, 1),
+        "steps": step,
+        "cycles_per_step": step_cycles / max(step, 1),
         "wall_s": wall,
     }
+    if window is not None:
+        snap["measure"]["waves"] = {
+            "window": window,
+            "start_ns": window_ns[0],
+            "end_ns": window_ns[1],
+            "file": case["dump_file"],
+        }
     with atomic_path(os.environ["SPINAPSE_TB_OUT"]) as tmp:
         torch.save(snap, tmp)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from spinapse.commands.train import add_override_option
+from spinapse.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,12 +45,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--waves",
-        action="store_true",
-        help="record an FST waveform of the whole run in the Verilator build folder (slow; "
-        "use a short run, e.g. --set tasks.train_samples=20 --set tasks.count=1)",
+        metavar="A:B",
+        type=_window,
+        help="after the run, record an FST waveform of training steps A to B-1 (counted from 0 "
+        "over the whole run; task t holds steps t*S to (t+1)*S-1 with S = tasks.epochs x "
+        "tasks.train_samples), e.g. --waves 10:12 for steps 10 and 11: the window is replayed "
+        "from the checkpoint of the task before it with the trace on from step A only; the "
+        "file (dump.fst in the Verilator build folder, GTKWave or Surfer) is named in the "
+        "output and in results.json; 0.5 MB per step for 784-16-10",
     )
+    p.add_argument(
+        "--stuck-sweep",
+        metavar="PERCENTS",
+        help="instead of a co-simulation: accuracy after the last task for each stuck-device "
+        "fraction (percent, half at P, half at AP), e.g. --stuck-sweep 0,1,5,10,20, from the "
+        "golden prediction of the co-simulation (same numbers while the two agree bit for bit, "
+        "minutes instead of hours); writes stuck_sweep.{json,csv,png} in <out>/<name>/",
+    )
+    p.add_argument("--png", metavar="FILE", help="with --stuck-sweep: also write the figure here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
+
+
+def _window(text: str) -> tuple[int, int]:
+    """``"A:B"`` -> ``(A, B)`` with ``0 <= A < B`` (argparse type of ``--waves``)."""
+    parts = text.split(":")
+    try:
+        a, b = (int(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A:B (two step numbers), got {text!r}") from None
+    if not 0 <= a < b:
+        raise argparse.ArgumentTypeError(f"expected 0 <= A < B, got {text!r}")
+    return a, b
 
 
 def main(args: argparse.Namespace) -> int:
@@ -57,9 +84,35 @@ def main(args: argparse.Namespace) -> int:
     from spinapse.experiments.cosim_run import run_cosim
 
     cfg = load_cosim_config(args.config, args.overrides)
+    if args.stuck_sweep is not None:
+        return _stuck_sweep(cfg, args)
+    if args.png is not None:
+        raise UsageError("--png goes with --stuck-sweep")
     doc = run_cosim(cfg, resume=args.resume, progress=not args.no_progress, waves=args.waves)
     print(format_summary(doc))
+    if "waves" in doc:
+        w = doc["waves"]
+        print(f"waveform of steps {w['window'][0]}:{w['window'][1]}: {w['file']}")
     print(f"results: {doc['files']['json']}")
+    return 0
+
+
+def _stuck_sweep(cfg, args) -> int:
+    from spinapse.experiments.cosim_faults import parse_fractions, stuck_sweep, write_sweep
+
+    try:
+        fractions = parse_fractions(args.stuck_sweep)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    doc = stuck_sweep(cfg, fractions, progress=not args.no_progress)
+    files = write_sweep(cfg.out_dir(), doc, args.png)
+    n = len(doc["points"][0]["acc_after_last"])
+    print(f"accuracy (%) after task {n - 1}, {doc['card']}, {cfg.mode} mode (golden prediction)")
+    print("stuck %".ljust(9) + "".join(f"task {j}".rjust(8) for j in range(n)) + "    mean")
+    for p in doc["points"]:
+        accs = "".join(f"{100 * a:8.1f}" for a in p["acc_after_last"])
+        print(f"{100 * p['stuck_fraction']:<9g}{accs}{100 * p['mean_all']:8.1f}")
+    print(f"results: {files['json']}, figure: {files['png']}")
     return 0
 
 

@@ -135,14 +135,26 @@ def _layer_rows(checkpoints: list[dict], steps_per_task: int) -> list[dict[str, 
     return rows
 
 
-def run_cosim(cfg: CosimConfig, resume: bool = False, progress: bool = True, waves: bool = False):
+def run_cosim(
+    cfg: CosimConfig,
+    resume: bool = False,
+    progress: bool = True,
+    waves: tuple[int, int] | None = None,
+):
     """Run (or resume) the co-simulation of ``cfg``; return the results document.
+
+    ``waves = (a, b)``: after the run, record an FST waveform of training steps ``a`` to
+    ``b - 1`` (counted from 0 over the whole run, task ``t`` holding steps
+    ``t * steps_per_task`` to ``(t + 1) * steps_per_task - 1``). The window is replayed from the
+    checkpoint of the task before it (the replay draws the same numbers, as a resume does;
+    traced from step ``a``, stopped after step ``b - 1``); the results document gets ``waves``
+    (file, window, simulated start and end in ns).
 
     Raises
     ------
     ValueError
-        If the card is not an ``mtj_synapse`` card with a ``[pulses]`` table, or ``--resume``
-        finds checkpoints of a different configuration.
+        If the card is not an ``mtj_synapse`` card with a ``[pulses]`` table, ``--resume``
+        finds checkpoints of a different configuration, or the window is outside the run.
     """
     from spinapse.behavioral.card import load_card
     from spinapse.io import write_json
@@ -166,6 +178,14 @@ def run_cosim(cfg: CosimConfig, resume: bool = False, progress: bool = True, wav
 
         if json.loads(cfg_file.read_text("utf-8")) != stamp:
             raise ValueError(f"--resume: {cfg_file} was written by a different configuration")
+    steps = cfg.tasks.epochs * min(cfg.tasks.train_samples, 3000)
+    if waves is not None:
+        a, b = waves
+        if not 0 <= a < b <= steps * cfg.tasks.count:
+            raise ValueError(
+                f"--waves {a}:{b}: the window must satisfy 0 <= A < B <= "
+                f"{steps * cfg.tasks.count} (tasks.count x steps per task {steps})"
+            )
     write_json(cfg_file, stamp)
     data = task_data(cfg)
     rule = cfg.rule()
@@ -185,7 +205,6 @@ def run_cosim(cfg: CosimConfig, resume: bool = False, progress: bool = True, wav
             resume=done[-1] if done else None,
             first_task=first,
             progress=progress,
-            waves=waves,
         )
     seconds = time.perf_counter() - start
     checkpoints = [
@@ -193,7 +212,6 @@ def run_cosim(cfg: CosimConfig, resume: bool = False, progress: bool = True, wav
     ]
     tests = [d[1] for d in data]
     acc = accuracy_matrix(cfg, checkpoints, tests)
-    steps = cfg.tasks.epochs * min(cfg.tasks.train_samples, 3000)
     doc: dict[str, Any] = {
         "config": stamp,
         "card": card.name,
@@ -211,9 +229,35 @@ def run_cosim(cfg: CosimConfig, resume: bool = False, progress: bool = True, wav
             "acc": base,
             "mean_earlier_after_last": float(np.mean(base[-1][:-1])) if len(base) > 1 else None,
         }
+    if waves is not None:
+        doc["waves"] = record_window(cfg, card, data, checkpoints, steps, waves, progress)
     files = write_cosim_results(out, doc, checkpoints)
     doc["files"] = {k: str(v) for k, v in files.items()}
     return doc
+
+
+def record_window(cfg, card, data, checkpoints, steps, window, progress=False) -> dict:
+    """Replay training steps ``window = (a, b)`` of a finished run with an FST trace from step
+    ``a``: from the checkpoint of the task before ``a``'s (a fresh start for task 0), through
+    step ``b - 1``. Returns ``file``, ``window`` (global steps), ``start_ns``, ``end_ns``."""
+    a, b = window
+    first = a // steps
+    last = (b - 1) // steps
+    snap = run_bridge(
+        cfg.rule(),
+        cfg.mode,
+        card,
+        [d[0] for d in data[first : last + 1]],
+        seed=cfg.seed,
+        device_seed=cfg.device_seed,
+        faults=Faults(**cfg.faults.model_dump()),
+        resume=checkpoints[first - 1] if first > 0 else None,
+        first_task=first,
+        progress=progress,
+        waves_window=(a - first * steps, b - first * steps),
+    )
+    w = snap["measure"]["waves"]
+    return {"file": w["file"], "window": [a, b], "start_ns": w["start_ns"], "end_ns": w["end_ns"]}
 
 
 def write_cosim_results(out: Path, doc: dict, checkpoints: list[dict]) -> dict[str, Path]:
