@@ -1,19 +1,21 @@
 """The training engine (forward, backward, metaplastic update) against the integer golden model.
 
-Amaranth's simulator on a small network (24-6-3, random input bits, seeds below) so that every
-row of ``W_h``, ``M`` and ``W_b``, the thresholds and the counters are compared after every
-step, in both modes and with an ideal, a 50 % stochastic and a never-switching array. The full
-784-input engine on Verilator is in ``test_update_engine_cosim.py``.
+Amaranth's simulator on small networks (24-6-3 and, with two and three hidden layers, 24-6-6-3
+and 24-6-6-6-3; random input bits, seeds below) so that every row of ``W_h``, ``M`` and ``W_b``
+of every layer, the thresholds and the counters are compared after every step, in both modes and
+with an ideal, a 50 % stochastic and a never-switching array. The full 784-input engines on
+Verilator are in ``test_update_engine_cosim.py``.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from spinapse.golden.integer_model.array_models import lane_seeds
-from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule
+from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, array_lane_seeds
 from spinapse.rtl.training_engine import THR_BITS, TrainingEngine
 from spinapse.rtl.training_system import TrainingSystem
 from spinapse.rtl.update_engine import UpdateEngine
@@ -32,6 +34,10 @@ SMALL = IntegerRule(
     thr_shift=2,
     retry_limit=2,
 )
+# Two hidden layers with a window and a back shift that make the deeper STE mask and the
+# saturation of delta act (|W_b @ delta| reaches 6 * 4 = 24 > 2**(4 - 1) - 1 before the shift).
+DEEP = dataclasses.replace(SMALL, n_hidden_layers=2, win_hidden=3, back_shift=1, delta_bits=3)
+DEEPER = dataclasses.replace(DEEP, n_hidden_layers=3)
 
 
 def _unpack(word: int, bits: int, n: int) -> list[int]:
@@ -46,8 +52,9 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
     """Train both models ``steps`` steps; return the list of per-step disagreements."""
     gold = IntegerEngine(rule, mode, seed=seed, p_success=p_success, array_seed=array_seed)
     init = [w.tolist() for w in gold.w_h]
-    seeds = [lane_seeds(array_seed * 2 + k, n) for k, n in enumerate((rule.n_hidden, rule.n_out))]
+    seeds = array_lane_seeds(rule, array_seed)
     dut = TrainingSystem(rule, mode, rule.tables(), init, seeds)
+    shapes = rule.layer_shapes()
     rng = np.random.default_rng(seed)
     xs = rng.random((steps, rule.n_in)) < 0.4
     ys = rng.integers(0, rule.n_out, steps)
@@ -67,7 +74,6 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
             want_pred = gold.step(xs[s], int(ys[s]))
             if ctx.get(dut.pred) != want_pred:
                 errors.append((s, "pred"))
-            shapes = ((rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out))
             for k, (rows, lanes) in enumerate(shapes, start=1):
                 for row in range(rows):
                     ctx.set(getattr(dut, f"peek_row{k}"), row)
@@ -86,11 +92,11 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
                     )
                     if got != want:
                         errors.append((s, k, row, got, want))
-            thr = (
-                _unpack(ctx.get(dut.thr1), THR_BITS, rule.n_hidden),
-                _unpack(ctx.get(dut.thr2), THR_BITS, rule.n_out),
-            )
-            if thr != (gold.thr[0].tolist(), gold.thr[1].tolist()):
+            thr = [
+                _unpack(ctx.get(getattr(dut, f"thr{k}")), THR_BITS, lanes)
+                for k, (_, lanes) in enumerate(shapes, start=1)
+            ]
+            if thr != [t.tolist() for t in gold.thr]:
                 errors.append((s, "thr", thr))
             c = gold.counters
             got_c = (ctx.get(dut.writes), ctx.get(dut.retries), ctx.get(dut.failures))
@@ -111,6 +117,19 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
 def test_every_step_bit_exact(mode, p_success):
     """40 steps: W_h, M, W_b, thresholds, predictions and counters equal after every step."""
     errors, counters = _run(SMALL, mode, p_success, steps=40)
+    _check(errors, counters, p_success)
+
+
+@pytest.mark.parametrize("rule", [DEEP, DEEPER], ids=["2-hidden", "3-hidden"])
+@pytest.mark.parametrize("mode, p_success", [("digital", 256), ("digital", 128), ("device", 256)])
+def test_deep_every_step_bit_exact(rule, mode, p_success):
+    """Two and three hidden layers, 30 steps: every layer's W_h, M, W_b, the thresholds,
+    predictions and counters equal after every step (backward through each binary layer)."""
+    errors, counters = _run(rule, mode, p_success, steps=30)
+    _check(errors, counters, p_success)
+
+
+def _check(errors, counters, p_success) -> None:
     assert errors == []
     assert counters.writes > 0
     if p_success == 256:
