@@ -116,7 +116,7 @@ def compare_integer_float(
             m = m_out = float(float_m)
         for name, meta in (("float", (m, m_out)), ("float_m0", (0.0, 0.0))):
             torch.manual_seed(seed)
-            model = BNN(rule.n_in, (rule.n_hidden,), rule.n_out)
+            model = BNN(rule.n_in, (rule.n_hidden,) * rule.n_hidden_layers, rule.n_out)
             res = run_continual(
                 tasks,
                 GoldenLearner(model, meta, batch_size=float_batch),
