@@ -120,8 +120,11 @@ def test_every_step_bit_exact(mode, p_success):
     _check(errors, counters, p_success)
 
 
-@pytest.mark.parametrize("rule", [DEEP, DEEPER], ids=["2-hidden", "3-hidden"])
-@pytest.mark.parametrize("mode, p_success", [("digital", 128), ("device", 256)])
+@pytest.mark.parametrize(
+    "rule, mode, p_success",
+    [(DEEP, "digital", 128), (DEEP, "device", 256), (DEEPER, "digital", 128)],
+    ids=["2-hidden-digital", "2-hidden-device", "3-hidden-digital"],
+)
 def test_deep_every_step_bit_exact(rule, mode, p_success):
     """Two and three hidden layers, 30 steps: every layer's W_h, M, W_b, the thresholds,
     predictions and counters equal after every step (backward through each binary layer)."""

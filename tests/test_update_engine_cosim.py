@@ -92,6 +92,7 @@ def test_two_hidden_layers_device_500_steps_bit_exact():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # one Verilator build of 784-128-128-10 took over 15 min under load
 @pytest.mark.parametrize("mode, p_success", [("digital", 256), ("digital", 128), ("device", 256)])
 def test_two_hidden_layers_784_128_128_10_500_steps(mode, p_success):
     """The paper's two hidden layers at H = 128 (784-128-128-10), same checks (slow build)."""
