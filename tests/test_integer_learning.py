@@ -295,3 +295,51 @@ def test_two_hidden_layers_learn_a_pattern():
     for a, b in zip(engines[0].w_h, engines[1].w_h):
         assert np.array_equal(a, b)
     assert engines[0].predict(protos).tolist() == [0, 1]
+
+
+def test_fmeta_floor_keeps_a_minimum_plasticity():
+    """``fmeta_floor``: every entry of the f_meta table is at least floor / 256."""
+    plain = IntegerRule(m=1.35).tables()[0]
+    floored = IntegerRule(m=1.35, fmeta_floor=8).tables()[0]
+    # frac_bits 6: table[16] = 256 (1 - tanh^2(1.35 * 16.5 * 8 / 64)) = 256 * 0.0152 = 3.9 -> 4,
+    # floored to 8.
+    assert plain[16] == round(256 * (1 - math.tanh(1.35 * 16.5 * 8 / 64) ** 2)) == 4
+    assert floored[16] == 8 and floored[0] == F_ONE
+    assert floored == [max(v, 8) for v in plain]
+    assert IntegerRule(m=0.0, fmeta_floor=8).tables()[0] == [F_ONE] * 65
+    with pytest.raises(ValueError, match="IntegerRule.fmeta_floor"):
+        IntegerRule(fmeta_floor=257)
+
+
+def _doc(int_after, float_after, int_mean, m0_mean):
+    runs = {
+        "integer": {"right_after_training": int_after, "mean_earlier_after_last": int_mean},
+        "integer_m0": {"right_after_training": int_after, "mean_earlier_after_last": m0_mean},
+        "float": {"right_after_training": float_after, "mean_earlier_after_last": 0.5},
+    }
+    for r in runs.values():
+        r["acc"] = [r["right_after_training"]] * len(int_after)
+    return runs
+
+
+def test_acceptance_checks_each_task_and_the_gain():
+    from spinapse.experiments.integer_continual import acceptance
+
+    a = acceptance(_doc([0.85, 0.80], [0.90, 0.84], 0.60, 0.49))
+    # gaps 0.90 - 0.85 = 0.05 (within, the bound is inclusive) and 0.04; gain 0.11.
+    assert a["within"] and a["gain_ok"]
+    assert np.allclose(a["gaps"], [0.05, 0.04]) and a["gain"] == pytest.approx(0.11)
+    b = acceptance(_doc([0.85, 0.78], [0.90, 0.84], 0.55, 0.49))
+    assert not b["within"] and not b["gain_ok"]  # gap 0.06 on task 2; gain 0.06
+
+
+def test_integer_command_rejects_bad_settings(tmp_path):
+    from spinapse.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("seeds = [0]\n[rule]\nn_hidden_layers = 7\n")
+    assert main(["integer", "--config", str(cfg)]) == 2
+    cfg.write_text("seeds = [0]\nint_epochs = 0\n")
+    assert main(["integer", "--config", str(cfg)]) == 2
+    cfg.write_text("seeds = [0]\n[rule]\nhidden = 3\n")
+    assert main(["integer", "--config", str(cfg)]) == 2

@@ -80,6 +80,10 @@ class IntegerRule:
         Metaplasticity of the output layer (``None``: same as ``m``).
     index_shift : int
         f_meta table bin width ``2**index_shift``, in [0, wh_bits - 1].
+    fmeta_floor : int
+        Consolidation that saturates: every table entry is at least ``fmeta_floor / 256``
+        (``table[k] = max(round(256 f_meta), fmeta_floor)``), so a consolidated weight keeps a
+        minimum plasticity; in [0, 256], 0 is the plain f_meta table.
     thr_frac, thr_shift : int
         Threshold fraction bits in [0, 8] and tracking shift in [0, 12] (``T`` moves by
         ``c >> thr_shift`` per step, an exponential mean of the pre-activation).
@@ -119,6 +123,7 @@ class IntegerRule:
     m: float = 1.35
     m_out: float | None = None
     index_shift: int = 3
+    fmeta_floor: int = 0
     thr_frac: int = 2
     thr_shift: int = 5
     win1: int = 32
@@ -142,6 +147,7 @@ class IntegerRule:
             "leak_shift": (1, 8),
             "lr_shift": (0, 12),
             "index_shift": (0, self.wh_bits - 1),
+            "fmeta_floor": (0, 256),
             "thr_frac": (0, 8),
             "thr_shift": (0, 12),
             "win1": (1, 1 << 16),
@@ -184,7 +190,8 @@ class IntegerRule:
         hidden layers, ``m_out`` (default ``m``) for the output layer; ``L`` tables."""
         m_out = self.m if self.m_out is None else self.m_out
         ms = [self.m] * self.n_hidden_layers + [m_out]
-        return [fmeta_table(m, self.wh_bits, self.frac_bits, self.index_shift) for m in ms]
+        tables = [fmeta_table(m, self.wh_bits, self.frac_bits, self.index_shift) for m in ms]
+        return [[max(v, self.fmeta_floor) for v in t] for t in tables]
 
     def as_dict(self) -> dict:
         """Plain dict of the constants (for result files)."""
@@ -270,6 +277,8 @@ class IntegerEngine:
         units ``2**-thr_frac``.
     arrays : list
         The ``L`` synapse-array models.
+    last_error : numpy.ndarray or None
+        int64 ``[n_out]``, the output error ``e`` of the last :meth:`step` (diagnostics).
     counters : Counters
 
     Raises
@@ -299,6 +308,7 @@ class IntegerEngine:
         self.thr = [np.zeros(s[1], dtype=np.int64) for s in shapes]
         self.tables = [np.asarray(t, dtype=np.int64) for t in r.tables()]
         self.counters = Counters()
+        self.last_error: np.ndarray | None = None
         if arrays is not None:
             if len(arrays) != r.n_layers:
                 raise ValueError(
@@ -375,6 +385,7 @@ class IntegerEngine:
         viol[label] = False
         e = viol.astype(np.int64)
         e[label] = -int(e.sum())
+        self.last_error = e
         deltas = [e]
         for k in range(n - 2, -1, -1):
             back = wb[k + 1] @ deltas[0]
@@ -412,6 +423,13 @@ class IntegerEngine:
 
     def _write_verify(self, array: BinaryArrayModel, want: np.ndarray) -> None:
         c = self.counters
+        if type(array) is BinaryArrayModel and array.p_success >= 256:
+            # Ideal array: every first pulse succeeds and no lane draws, so the row-by-row loop
+            # below reduces to this (same bits, same counters).
+            todo = array.bits != want
+            c.writes += int(todo.sum())
+            array.bits[todo] = want[todo]
+            return
         for row in np.flatnonzero((array.bits != want).any(axis=1)):
             todo = array.bits[row] != want[row]
             c.writes += int(todo.sum())
