@@ -34,9 +34,13 @@ SMALL = IntegerRule(
     thr_shift=2,
     retry_limit=2,
 )
-# Two hidden layers with a window and a back shift that make the deeper STE mask and the
-# saturation of delta act (|W_b @ delta| reaches 6 * 4 = 24 > 2**(4 - 1) - 1 before the shift).
-DEEP = dataclasses.replace(SMALL, n_hidden_layers=2, win_hidden=3, back_shift=1, delta_bits=3)
+# Two hidden layers with a window, a back shift and a delta width that make the deeper STE mask
+# and the saturation of every delta act (|W_b @ delta| reaches 6 * 4 = 24 > 3 before the shift;
+# |W_b_L @ e| reaches 4 > 3), and an f_meta floor (integer rule of issue 13) that changes W_h
+# within these 30 steps (table entries 17, 1, 0, ... raised to 128).
+DEEP = dataclasses.replace(
+    SMALL, n_hidden_layers=2, win_hidden=3, back_shift=1, delta_bits=3, fmeta_floor=128
+)
 DEEPER = dataclasses.replace(DEEP, n_hidden_layers=3)
 
 
