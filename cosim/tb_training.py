@@ -3,9 +3,10 @@
 Run by :func:`spinapse.cosim.runner.run_cocotb` from ``tests/test_update_engine.py``. The case
 file named by ``SPINAPSE_TB_CASE`` (JSON, :func:`write_case`) holds the training inputs and
 labels, and the golden model's expected prediction of every step and its final state: every row
-of ``W_h``, ``M`` and sensed ``W_b`` of both layers (packed words, lane ``l`` at ``[l*bits,
-(l+1)*bits)``), the thresholds and the write/retry/failure counters. The results (mismatches,
-cycles per step) go to the JSON file named by ``SPINAPSE_TB_OUT``.
+of ``W_h``, ``M`` and sensed ``W_b`` of every weight layer (packed words, lane ``l`` at ``[l*bits,
+(l+1)*bits)``), the thresholds of every layer and the write/retry/failure counters. The number
+of layers is that of ``rows`` (two for 784-H-10, three for 784-H-H-10, ...). The results
+(mismatches, cycles per step) go to the JSON file named by ``SPINAPSE_TB_OUT``.
 
 Roles: the driver offers one step at a time (``x``, ``label``, ``start``) and sleeps until
 ``done``; the monitor takes ``pred`` at each ``done`` and, after the last step, reads every row
@@ -31,10 +32,10 @@ PERIOD_NS = 10
 
 def write_case(path, doc: dict) -> None:
     """Write a case file: ``doc`` with keys ``x`` (list of int, bit ``i`` = pixel ``i``),
-    ``label``, ``pred`` (lists of int), ``rows`` (``[rows1, rows2]``), ``final`` (dict of
-    ``wh1, acc1, bits1, wh2, acc2, bits2`` lists of int, ``thr1``, ``thr2`` ints and
-    ``writes, retries, failures`` ints), ``step_timeout_cycles`` (int) and ``p_success`` (the
-    binary arrays' write success in 1/256; ``None`` in device mode)."""
+    ``label``, ``pred`` (lists of int), ``rows`` (rows of each weight layer, ``[rows1, ...,
+    rowsL]``), ``final`` (dict of ``wh<l>, acc<l>, bits<l>`` lists of int and ``thr<l>`` ints
+    for ``l = 1..L``, and ``writes, retries, failures`` ints), ``step_timeout_cycles`` (int)
+    and ``p_success`` (the binary arrays' write success in 1/256; ``None`` in device mode)."""
     write_json(path, doc)
 
 
@@ -93,7 +94,8 @@ async def train_steps_bit_exact(dut):
             bad = [r for r in range(rows) if words[r] != want[r]]
             if bad:
                 mismatches.append(f"{key}{layer}: {len(bad)} rows differ, first {bad[:5]}")
-    for key in ("thr1", "thr2", "writes", "retries", "failures"):
+    thr_keys = [f"thr{k}" for k in range(1, len(case["rows"]) + 1)]
+    for key in (*thr_keys, "writes", "retries", "failures"):
         got = getattr(dut, key).value.to_unsigned()
         if got != final[key]:
             mismatches.append(f"{key}: rtl {got}, golden {final[key]}")

@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from spinapse.cosim.runner import run_cocotb, sim_build_root
-from spinapse.golden.integer_model.array_models import lane_seeds
-from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule
+from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, array_lane_seeds
 from spinapse.rtl.hidden_state_array import pack_signed
 from spinapse.rtl.training_engine import THR_BITS
 from spinapse.rtl.training_system import TrainingSystem
@@ -41,6 +40,25 @@ def digit_steps(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     ds = load_digits()
     order = np.random.default_rng(seed).permutation(ds.x_train.shape[0])[:n]
     return ds.x_train.numpy()[order] >= 0.5, ds.y_train.numpy()[order]
+
+
+def pooled_bits(bits: np.ndarray, n_in: int) -> np.ndarray:
+    """Digit bits bool ``[n, 784]`` (28 x 28) as ``n_in`` inputs: each output pixel is the OR of
+    a ``k x k`` block (binary max-pooling), ``n_in = (28 / k)**2``: 784 (unchanged), 196
+    (14 x 14), 49 (7 x 7), 16 (4 x 4). Reduced widths keep co-simulation builds short while the
+    data stay real digits.
+
+    Raises
+    ------
+    ValueError
+        If ``n_in`` is not one of 784, 196, 49, 16.
+    """
+    sides = {784: 28, 196: 14, 49: 7, 16: 4}
+    if n_in not in sides:
+        raise ValueError(f"n_in must be one of {sorted(sides)} for digit inputs, got {n_in}")
+    k = 28 // sides[n_in]
+    blocks = np.asarray(bits, dtype=bool).reshape(-1, 28 // k, k, 28 // k, k)
+    return blocks.any(axis=(2, 4)).reshape(-1, n_in)
 
 
 def _bits_word(bits) -> int:
@@ -98,6 +116,8 @@ def run_training_cosim(
     Parameters
     ----------
     rule : IntegerRule
+        Any ``n_hidden_layers``; ``n_in`` one of 784, 196, 49, 16 (digits pooled by
+        :func:`pooled_bits`).
     mode : str
         ``"digital"`` or ``"device"``.
     steps : int
@@ -119,33 +139,36 @@ def run_training_cosim(
         If the RTL differs from the golden model anywhere (raised by the testbench run).
     ValueError
         If ``p_success`` is not 256 in device mode (the hidden-state array has no write
-        probability) or is outside [0, 256].
+        probability) or is outside [0, 256], or ``rule.n_in`` is not a pooled digit size.
     """
     if not 0 <= p_success <= 256 or (mode == "device" and p_success != 256):
         raise ValueError(f"p_success must be in [0, 256] (256 in device mode), got {p_success}")
     xs, ys = digit_steps(steps, seed)
+    xs = pooled_bits(xs, rule.n_in)
     gold = IntegerEngine(rule, mode, seed=seed, p_success=p_success, array_seed=array_seed)
     init = [w.tolist() for w in gold.w_h]
-    seeds = [lane_seeds(array_seed * 2 + k, n) for k, n in enumerate((rule.n_hidden, rule.n_out))]
+    seeds = array_lane_seeds(rule, array_seed)
+    shapes = rule.layer_shapes()
     preds = [gold.step(x, int(y)) for x, y in zip(xs, ys)]
     final = {
-        "thr1": pack_signed(gold.thr[0], THR_BITS),
-        "thr2": pack_signed(gold.thr[1], THR_BITS),
         "writes": gold.counters.writes,
         "retries": gold.counters.retries,
         "failures": gold.counters.failures,
     }
-    for k in (0, 1):
+    for k in range(len(shapes)):
+        final[f"thr{k + 1}"] = pack_signed(gold.thr[k], THR_BITS)
         final[f"wh{k + 1}"] = [pack_signed(r, rule.wh_bits) for r in gold.w_h[k]]
         final[f"acc{k + 1}"] = [pack_signed(r, rule.acc_bits) for r in gold.acc[k]]
         final[f"bits{k + 1}"] = [_bits_word(r) for r in gold.w_b()[k]]
-    # One step: forward reads, then every row once; each write attempt costs a few cycles more.
-    budget = 8 * (rule.n_in + rule.n_hidden) * (rule.retry_limit + 2) + 64
+    # One step: forward reads, then every row once; each write attempt costs a few cycles more;
+    # the backward pass of each hidden-to-hidden layer reads n_hidden rows of its memory.
+    rows = sum(r for r, _ in shapes) + rule.n_hidden * (len(shapes) - 2)
+    budget = 8 * rows * (rule.retry_limit + 2) + 64
     doc = {
         "x": [_bits_word(x) for x in xs],
         "label": [int(y) for y in ys],
         "pred": preds,
-        "rows": [rule.n_in, rule.n_hidden],
+        "rows": [r for r, _ in shapes],
         "final": final,
         "step_timeout_cycles": budget,
         "p_success": p_success if mode == "digital" else None,
@@ -157,7 +180,7 @@ def run_training_cosim(
 
         write_case(case_path, doc)
         run_cocotb(
-            name=f"training_{mode}_{rule.n_in}-{rule.n_hidden}-{rule.n_out}",
+            name=f"training_{mode}_" + "-".join(str(r) for r, _ in shapes) + f"-{rule.n_out}",
             verilog=verilog,
             toplevel="training_system",
             test_module="spinapse.cosim.tb_training",
@@ -185,10 +208,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=("digital", "device"), default="digital")
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--p-success", type=int, default=256, help="write success in 1/256")
-    p.add_argument("--hidden", type=int, default=32, help="hidden neurons (lanes of layer 1)")
+    p.add_argument("--hidden", type=int, default=32, help="neurons of every hidden layer")
+    p.add_argument(
+        "--hidden-layers", type=int, default=1, help="hidden layers in [1, 4] (2: 784-H-H-10)"
+    )
+    p.add_argument(
+        "--inputs", type=int, default=784, choices=(784, 196, 49, 16), help="pooled digit inputs"
+    )
     p.add_argument("--out", help="also write the measurements to this JSON file")
     args = p.parse_args(argv)
-    rule = dataclasses.replace(IntegerRule(), n_hidden=args.hidden)
+    rule = dataclasses.replace(
+        IntegerRule(), n_in=args.inputs, n_hidden=args.hidden, n_hidden_layers=args.hidden_layers
+    )
     out = run_training_cosim(rule, args.mode, args.steps, p_success=args.p_success)
     out["settings"] = {**vars(args), "rule": rule.as_dict()}
     if args.out:

@@ -1,43 +1,69 @@
 """On-chip training engine: forward, integer error, backward, and the metaplastic update (batch 1).
 
-Network ``n_in -> n_hidden (sign) -> n_out``; rule and arithmetic of
-:class:`spinapse.golden.integer_model.learning.IntegerEngine`, bit for bit
-(``docs/learning_rule.md``). Binary weights are never stored here: the engine senses them through
-two :class:`~spinapse.rtl.synapse_array.SynapseArraySignature` ports (``arr1``: ``n_in x n_hidden``,
-``arr2``: ``n_hidden x n_out``), so the same engine drives an ideal array, a stochastic one, a
-hidden-state device array or real chips. One :class:`~spinapse.rtl.update_engine.UpdateEngine`
-per layer updates ``M`` (and ``W_h``) row by row with ``n_hidden`` / ``n_out`` SIMD lanes.
+Network ``n_in -> n_hidden -> ... -> n_hidden -> n_out`` with ``n_hidden_layers`` sign layers
+(``L = n_hidden_layers + 1`` weight layers, 784-H-10 is ``L = 2``, the paper's 784-H-H-10 is
+``L = 3``); rule and arithmetic of :class:`spinapse.golden.integer_model.learning.IntegerEngine`,
+bit for bit (``docs/learning_rule.md``). Binary weights are never stored here: the engine senses
+them through one :class:`~spinapse.rtl.synapse_array.SynapseArraySignature` port per layer
+(``arr1``: ``n_in x n_hidden``, ``arr2`` ... ``arr{L-1}``: ``n_hidden x n_hidden``, ``arr{L}``:
+``n_hidden x n_out``), so the same engine drives an ideal array, a stochastic one, a hidden-state
+device array or real chips. One :class:`~spinapse.rtl.update_engine.UpdateEngine` per layer
+(``upd1`` ... ``upd{L}``) updates ``M`` (and ``W_h``) row by row with one SIMD lane per neuron.
 
-A step (``start`` with ``train = 1``):
+A step (``start`` with ``train = 1``), layers ``l = 1..L``:
 
 1. ``FWD1``: ``READ`` rows ``0..n_in-1`` of ``arr1`` back to back; ``a1 += x_i ? +-1 : 0``.
-2. ``FWD1_END``: ``c1 = a1 << thr_frac - T1``; ``h = c1 >= 0``; STE mask; ``T1 += c1 >>
-   thr_shift``.
-3. ``FWD2``: ``READ`` rows of ``arr2`` (kept for the backward pass); ``a2 += xnor(h_j, w) ? 1 :
-   -1``.
-4. ``FWD2_END``: ``c2``, ``T2`` update, prediction (``argmax c2``, lowest index on ties), error
-   ``e`` (multi-class hinge).
-5. ``BWD``: ``delta_j = mask_j * sum_k e_k W_b2[j, k]``.
-6. ``UPD2`` then ``UPD1``: every row through the layer's update engine (gradient
-   ``e_k * h_j`` resp. ``x_i * delta_j``).
+2. ``FWD<l>`` for ``l >= 2``: ``READ`` the rows of ``arr<l>``; ``a_l += xnor(h_j, w) ? 1 : -1``.
+   The sensed rows are kept for the backward pass: those of the output layer in registers
+   (``n_hidden x n_out`` bits), those of a hidden-to-hidden layer in a ``Memory`` of
+   ``n_hidden`` words of ``n_hidden`` bits (block RAM on an FPGA, 16 kbit at ``H = 128``).
+3. ``FWD<l>_END``: ``c_l = a_l << thr_frac - T_l``; ``T_l += c_l >> thr_shift``; hidden layers:
+   ``h_l = c_l >= 0`` and the STE mask ``|c_l| <= win_l << thr_frac`` (``win1`` for layer 1,
+   ``win_hidden`` deeper); output layer: prediction (``argmax c_L``, lowest index on ties) and
+   error ``e`` (multi-class hinge).
+4. ``BWD``: ``delta_{L-1} = mask_{L-1} * sat(W_b_L @ e, delta_bits)``, all neurons in one cycle.
+5. ``BWD<l>`` for ``l = L-2 .. 1``: ``delta_l = mask_l * sat((W_b_{l+1} @ delta_{l+1}) >>
+   back_shift, delta_bits)``, one neuron per cycle: row ``j`` of the kept ``W_b_{l+1}`` read from
+   its memory, an adder tree over ``n_hidden`` signed terms (``n_hidden + 1`` cycles).
+6. ``UPD<L>`` down to ``UPD1``: every row through the layer's update engine (gradient
+   ``input_j * delta_l``: ``h_j`` in +-1 for ``l >= 2``, ``x_i`` in {0, 1} for ``l = 1``).
 
-With ``train = 0`` the engine stops after step 4 (inference: ``pred``, no threshold change).
-Cycles per training step with an ideal array: about ``(n_in + n_hidden) * 5`` in digital mode
-(plus 3 per write-verify attempt of a row) and ``(n_in + n_hidden) * 6`` in device mode
-(measured for 784-32-10: 4124 and 4903).
+Why a memory and not a second read of the array in ``BWD<l>``: both take one cycle per row, so
+the cycles are the same; the copy costs ``n_hidden**2`` bits per hidden-to-hidden layer (a tenth
+of that layer's own ``M`` memory at ``acc_bits = 10``), and in exchange the gradient uses exactly
+the bits the forward pass sensed (as the golden model states, and whatever the array's read
+noise), and the arrays see the same traffic as a 784-H-10 engine (no extra sensing energy, no
+extra row reads through a co-simulation bridge).
+
+With ``train = 0`` the engine stops after the output layer's ``FWD_END`` (inference: ``pred``, no
+threshold change). Cycles per training step with an array that answers in one cycle: about
+``5 * rows`` in digital mode (plus 3 per write-verify attempt of a row) and ``6 * rows`` in
+device mode, ``rows`` = all rows of all layers, plus ``n_hidden + 1`` per ``BWD<l>`` (measured
+for 784-32-10: 4124 and 4903; 784-128-128-10: see ``docs/learning_rule.md``).
 """
 
 from __future__ import annotations
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from spinapse.rtl.synapse_array import SynapseArraySignature, SynapseOp
 from spinapse.rtl.update_engine import UpdateEngine
-from spinapse.rtl.xnor_popcount import popcount
+from spinapse.rtl.update_lane import saturate
+from spinapse.rtl.xnor_popcount import popcount, sum_tree
 
 THR_BITS = 18
+
+
+def layer_shapes(rule) -> list[tuple[int, int]]:
+    """``(rows, lanes)`` of each weight layer, input first: ``(n_in, n_hidden)``,
+    ``(n_hidden, n_hidden)`` per extra hidden layer, ``(n_hidden, n_out)`` (``rule`` has the
+    attributes of ``IntegerRule``; ``n_hidden_layers`` defaults to 1 when absent)."""
+    n_hl = getattr(rule, "n_hidden_layers", 1)
+    h = rule.n_hidden
+    return [(rule.n_in, h)] + [(h, h)] * (n_hl - 1) + [(h, rule.n_out)]
 
 
 def host_members(rule) -> dict:
@@ -45,44 +71,57 @@ def host_members(rule) -> dict:
 
     :class:`~spinapse.rtl.training_system.TrainingSystem` forwards the same members, so both
     take them from here and cannot drift apart (names, widths and order become Verilog ports).
+    With one hidden layer these are the ports of the 784-H-10 engine (``thr1``, ``thr2``, ...).
     """
-    n_in, n_h, n_out = rule.n_in, rule.n_hidden, rule.n_out
-    return {
-        "x": In(n_in),
-        "label": In(range(n_out)),
+    shapes = layer_shapes(rule)
+    members = {
+        "x": In(rule.n_in),
+        "label": In(range(rule.n_out)),
         "start": In(1),
         "train": In(1),
         "busy": Out(1),
         "done": Out(1),
-        "pred": Out(range(n_out)),
-        "thr1": Out(n_h * THR_BITS),
-        "thr2": Out(n_out * THR_BITS),
-        "thr_load": In(1),
-        "thr1_in": In(n_h * THR_BITS),
-        "thr2_in": In(n_out * THR_BITS),
-        "acc_clear": In(1),
-        "writes": Out(32),
-        "retries": Out(32),
-        "failures": Out(32),
+        "pred": Out(range(rule.n_out)),
     }
+    for k, (_, lanes) in enumerate(shapes, start=1):
+        members[f"thr{k}"] = Out(lanes * THR_BITS)
+    members["thr_load"] = In(1)
+    for k, (_, lanes) in enumerate(shapes, start=1):
+        members[f"thr{k}_in"] = In(lanes * THR_BITS)
+    members.update(acc_clear=In(1), writes=Out(32), retries=Out(32), failures=Out(32))
+    return members
+
+
+def delta_widths(rule) -> list[int]:
+    """Signed width of each hidden layer's ``delta`` register, layer 1 first.
+
+    The last hidden layer's ``W_b_L @ e`` is at most ``2 (n_out - 1)`` in magnitude: it keeps
+    that natural width (no saturation logic) when ``delta_bits`` cannot clip it, else
+    ``delta_bits``. Deeper layers are ``delta_bits`` wide (saturated).
+    """
+    n_out = rule.n_out
+    natural = (2 * (n_out - 1)).bit_length() + 1
+    last = natural if 2 * (n_out - 1) <= (1 << (rule.delta_bits - 1)) - 1 else rule.delta_bits
+    n_hl = getattr(rule, "n_hidden_layers", 1)
+    return [rule.delta_bits] * (n_hl - 1) + [last]
 
 
 class TrainingEngine(wiring.Component):
-    """The learning engine of a two-layer binarized network.
+    """The learning engine of a binarized network with ``n_hidden_layers`` hidden layers.
 
     Parameters
     ----------
     rule : object
         Integer rule constants (attributes of
-        :class:`spinapse.golden.integer_model.learning.IntegerRule`).
+        :class:`spinapse.golden.integer_model.learning.IntegerRule`: widths, ``n_hidden_layers``
+        in [1, 4], ``win1``, ``win_hidden``, ``back_shift``, ``delta_bits``, ...).
     mode : str
         ``"digital"`` (``W_h`` memories and write-verify) or ``"device"`` (gate pulses, hidden
         state in the array).
-    tables : pair of sequence of int
-        f_meta table of each layer (used in digital mode).
-    init_wh : pair of list of list of int, optional
-        Initial ``W_h`` of each layer (digital mode), ``[n_in][n_hidden]`` and
-        ``[n_hidden][n_out]``.
+    tables : sequence of ``L`` sequences of int
+        f_meta table of each layer, input layer first (used in digital mode).
+    init_wh : sequence of ``L`` lists of list of int, optional
+        Initial ``W_h`` of each layer (digital mode), ``[rows][lanes]`` of :func:`layer_shapes`.
 
     Members
     -------
@@ -93,228 +132,342 @@ class TrainingEngine(wiring.Component):
         ``done`` pulses for one cycle at the end of a step.
     pred : Out(range(n_out))
         Prediction of the last step.
-    thr1 : Out(n_hidden * 18); thr2 : Out(n_out * 18)
-        Thresholds ``T`` (signed, units ``2**-thr_frac`` of XNOR-popcount), neuron ``j`` at
-        ``[18 j, 18 j + 18)``.
-    thr_load : In(1); thr1_in : In(n_hidden * 18); thr2_in : In(n_out * 18)
+    thr1 ... thr<L> : Out(lanes * 18)
+        Thresholds ``T_l`` (signed, units ``2**-thr_frac`` of XNOR-popcount), neuron ``j`` at
+        ``[18 j, 18 j + 18)``; ``lanes`` = ``n_hidden``, the output layer's ``n_out``.
+    thr_load : In(1); thr1_in ... thr<L>_in : In(lanes * 18)
         While idle, ``thr_load`` copies ``thr*_in`` into the thresholds (task switch).
     acc_clear : In(1)
-        While idle (and without ``start``/``thr_load``): clear every accumulator ``M`` of both
-        layers (task switch, no rebuild); ``busy`` for ``max(n_in, n_hidden) + 3`` cycles.
+        While idle (and without ``start``/``thr_load``): clear every accumulator ``M`` of every
+        layer (task switch, no rebuild); ``busy`` for ``max(rows) + 3`` cycles.
     writes, retries, failures : Out(32)
-        Sums of both update engines' counters.
-    arr1, arr2 : Out(SynapseArraySignature)
-    upd1, upd2 : UpdateEngine
-        Submodules (their ``peek_*`` members give the host the ``M``/``W_h`` memories).
+        Sums of the update engines' counters.
+    arr1 ... arr<L> : Out(SynapseArraySignature)
+    upd1 ... upd<L> : UpdateEngine
+        Submodules (their ``peek_*`` members give the host the ``M``/``W_h`` memories); also
+        the list ``upds``.
 
     Raises
     ------
     ValueError
-        If the mode or a shape is invalid.
+        If the mode, the number of tables or a shape is invalid.
     """
 
     def __init__(self, rule, mode: str, tables, init_wh=None) -> None:
         self.rule, self.mode = rule, mode
-        n_in, n_h, n_out = rule.n_in, rule.n_hidden, rule.n_out
-        # Thresholds hold a mean of (a << thr_frac), |a| <= n_in: keep them inside THR_BITS.
-        if (max(n_in, n_h) << (rule.thr_frac + 1)) >= 1 << (THR_BITS - 1):
+        self.shapes = shapes = layer_shapes(rule)
+        n_layers = len(shapes)
+        if not 1 <= n_layers - 1 <= 4:
+            raise ValueError(f"n_hidden_layers must be in [1, 4], got {n_layers - 1}")
+        if len(tables) != n_layers:
+            raise ValueError(f"tables must hold {n_layers} f_meta tables, got {len(tables)}")
+        # Thresholds hold a mean of (a << thr_frac), |a| <= rows: keep them inside THR_BITS.
+        biggest = max(rows for rows, _ in shapes)
+        if (biggest << (rule.thr_frac + 1)) >= 1 << (THR_BITS - 1):
             raise ValueError(
-                f"n_in={n_in} with thr_frac={rule.thr_frac} overflows the {THR_BITS}-bit thresholds"
+                f"{biggest} inputs with thr_frac={rule.thr_frac} overflow the {THR_BITS}-bit "
+                "thresholds"
             )
-        self.e_bits = (n_out - 1).bit_length() + 1
-        self.delta_bits = (2 * (n_out - 1)).bit_length() + 1
-        init_wh = init_wh if init_wh is not None else (None, None)
-        self.upd1 = UpdateEngine(rule, n_in, n_h, self.delta_bits, mode, tables[0], init_wh[0])
-        self.upd2 = UpdateEngine(rule, n_h, n_out, self.e_bits, mode, tables[1], init_wh[1])
-        super().__init__(
-            {
-                **host_members(rule),
-                "arr1": Out(SynapseArraySignature(n_in, n_h, rule.code_bits)),
-                "arr2": Out(SynapseArraySignature(n_h, n_out, rule.code_bits)),
-            }
-        )
+        self.e_bits = (rule.n_out - 1).bit_length() + 1
+        self.delta_widths = delta_widths(rule)
+        self.delta_bits = self.delta_widths[-1]  # the last hidden layer's (784-H-10 name)
+        # Gradient width of each layer: x_i * delta (x in {0, 1}), h_j * delta (h in +-1, so
+        # -delta needs one bit more), h_j * e for the output layer.
+        grad_bits = [self.delta_widths[0]] + [w + 1 for w in self.delta_widths[1:]]
+        grad_bits.append(self.e_bits)
+        self.grad_bits = grad_bits
+        init_wh = init_wh if init_wh is not None else [None] * n_layers
+        if len(init_wh) != n_layers:
+            raise ValueError(f"init_wh must hold {n_layers} layers, got {len(init_wh)}")
+        self.upds = [
+            UpdateEngine(rule, rows, lanes, gb, mode, table, w)
+            for (rows, lanes), gb, table, w in zip(shapes, grad_bits, tables, init_wh)
+        ]
+        for k, upd in enumerate(self.upds, start=1):
+            setattr(self, f"upd{k}", upd)
+        members = host_members(rule)
+        for k, (rows, lanes) in enumerate(shapes, start=1):
+            members[f"arr{k}"] = Out(SynapseArraySignature(rows, lanes, rule.code_bits))
+        super().__init__(members)
+
+    @property
+    def arrs(self) -> list:
+        """The array ports ``arr1 ... arr<L>``, input layer first."""
+        return [getattr(self, f"arr{k}") for k in range(1, len(self.shapes) + 1)]
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        r = self.rule
+        r, shapes, n_layers = self.rule, self.shapes, len(self.shapes)
+        last = n_layers - 1
         n_in, n_h, n_out = r.n_in, r.n_hidden, r.n_out
         tf = r.thr_frac
-        m.submodules.upd1 = upd1 = self.upd1
-        m.submodules.upd2 = upd2 = self.upd2
+        upds, arrs = self.upds, self.arrs
+        for k, upd in enumerate(upds, start=1):
+            m.submodules[f"upd{k}"] = upd
         for name in ("writes", "retries", "failures"):
-            m.d.comb += getattr(self, name).eq(getattr(upd1, name) + getattr(upd2, name))
+            m.d.comb += getattr(self, name).eq(sum(getattr(u, name) for u in upds))
 
-        x_r = Signal(n_in)
-        x_sh = Signal(n_in)
-        h_sh = Signal(n_h)
-        label_r = Signal(range(n_out))
-        train_r = Signal()
-        issue = Signal(range(n_in + 1))
-        got = Signal(range(n_in + 1))
-        row = Signal(range(n_in + 1))
-        a1 = [Signal(signed(n_in.bit_length() + 1), name=f"a1_{j}") for j in range(n_h)]
-        a2 = [Signal(signed(n_h.bit_length() + 1), name=f"a2_{k}") for k in range(n_out)]
-        t1 = [Signal(signed(THR_BITS), name=f"t1_{j}") for j in range(n_h)]
-        t2 = [Signal(signed(THR_BITS), name=f"t2_{k}") for k in range(n_out)]
-        h = Signal(n_h)
-        mask = Signal(n_h)
-        wb2 = Array(Signal(n_out, name=f"wb2_{j}") for j in range(n_h))
-        e = [Signal(signed(self.e_bits), name=f"e_{k}") for k in range(n_out)]
-        delta = [Signal(signed(self.delta_bits), name=f"delta_{j}") for j in range(n_h)]
-        m.d.comb += [self.thr1.eq(Cat(*t1)), self.thr2.eq(Cat(*t2))]
+        biggest = max(rows for rows, _ in shapes)
+        s = _State(
+            x_r=Signal(n_in),
+            x_sh=Signal(n_in),
+            h_sh=Signal(n_h),
+            label_r=Signal(range(n_out)),
+            train_r=Signal(),
+            issue=Signal(range(biggest + 1)),
+            got=Signal(range(biggest + 1)),
+            row=Signal(range(biggest + 1)),
+        )
+        # Per layer: accumulators a, thresholds t, centred scores c = a << thr_frac - t.
+        s.a = [
+            [Signal(signed(rows.bit_length() + 1), name=f"a{k + 1}_{j}") for j in range(lanes)]
+            for k, (rows, lanes) in enumerate(shapes)
+        ]
+        s.t = [
+            [Signal(signed(THR_BITS), name=f"t{k + 1}_{j}") for j in range(lanes)]
+            for k, (_, lanes) in enumerate(shapes)
+        ]
+        s.c = []
+        for k, (_, lanes) in enumerate(shapes):
+            cs = [Signal(signed(THR_BITS + 1), name=f"c{k + 1}_{j}") for j in range(lanes)]
+            for j in range(lanes):
+                m.d.comb += cs[j].eq((s.a[k][j] << tf) - s.t[k][j])
+            s.c.append(cs)
+            m.d.comb += getattr(self, f"thr{k + 1}").eq(Cat(*s.t[k]))
+        # Hidden layers: outputs h, STE masks, deltas.
+        s.h = [Signal(n_h, name=f"h{k + 1}") for k in range(last)]
+        s.mask = [Signal(n_h, name=f"mask{k + 1}") for k in range(last)]
+        s.delta = [
+            [Signal(signed(w), name=f"delta{k + 1}_{j}") for j in range(n_h)]
+            for k, w in enumerate(self.delta_widths)
+        ]
+        s.e = [Signal(signed(self.e_bits), name=f"e_{k}") for k in range(n_out)]
+        # Sensed W_b kept for the backward pass: output layer in registers (as the 784-H-10
+        # engine), each hidden-to-hidden layer in a memory (n_hidden x n_hidden bits).
+        s.wb_out = Array(Signal(n_out, name=f"wb{n_layers}_{j}") for j in range(n_h))
+        s.wb_mem = {}
+        for k in range(1, last):
+            mem = Memory(shape=n_h, depth=n_h, init=[])
+            m.submodules[f"wb{k + 1}_mem"] = mem
+            s.wb_mem[k] = (mem.write_port(), mem.read_port())
 
-        c1 = [Signal(signed(THR_BITS + 1), name=f"c1_{j}") for j in range(n_h)]
-        c2 = [Signal(signed(THR_BITS + 1), name=f"c2_{k}") for k in range(n_out)]
-        for j in range(n_h):
-            m.d.comb += c1[j].eq((a1[j] << tf) - t1[j])
-        for k in range(n_out):
-            m.d.comb += c2[k].eq((a2[k] << tf) - t2[k])
-
-        # Array ports: the forward reader owns them except during the layer's update phase.
-        def route(port, upd, phase_is_update):
-            with m.If(phase_is_update):
-                m.d.comb += [
-                    port.cmd.payload.eq(upd.arr.cmd.payload),
-                    port.cmd.valid.eq(upd.arr.cmd.valid),
-                    upd.arr.cmd.ready.eq(port.cmd.ready),
-                    upd.arr.sense.payload.eq(port.sense.payload),
-                    upd.arr.sense.valid.eq(port.sense.valid),
-                    port.sense.ready.eq(upd.arr.sense.ready),
-                ]
-            with m.Else():
-                m.d.comb += [
-                    port.cmd.payload.op.eq(SynapseOp.READ),
-                    port.cmd.payload.row.eq(issue),
-                    port.sense.ready.eq(1),
-                ]
-
-        # Gradients of the row being updated (held while the update engine works on it).
-        e_h = Cat(*[Mux(h.bit_select(row, 1), e[k], -e[k])[: self.e_bits] for k in range(n_out)])
-        x_i = x_r.bit_select(row, 1)
-        g1 = Cat(*[Mux(x_i, delta[j], 0)[: self.delta_bits] for j in range(n_h)])
-        m.d.comb += [upd2.grad.eq(e_h), upd2.row.eq(row), upd1.grad.eq(g1), upd1.row.eq(row)]
-
-        def sweep(name, upd, rows, then, rewind):
-            # States <name>_GO/<name>_WAIT: rows 0..rows-1 of one layer through its update engine,
-            # one start/done per row; ``rewind`` sets ``row`` back to 0 for the next sweep.
-            with m.State(f"{name}_GO"):
-                m.d.comb += [self.busy.eq(1), upd.start.eq(1)]
-                m.next = f"{name}_WAIT"
-            with m.State(f"{name}_WAIT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(upd.done):
-                    with m.If(row == rows - 1):
-                        if rewind:
-                            m.d.sync += row.eq(0)
-                        m.next = then
-                    with m.Else():
-                        m.d.sync += row.eq(row + 1)
-                        m.next = f"{name}_GO"
-
+        self._gradients(m, s)
         with m.FSM() as fsm:
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [
-                        x_r.eq(self.x),
-                        x_sh.eq(self.x),
-                        label_r.eq(self.label),
-                        train_r.eq(self.train),
-                        issue.eq(0),
-                        got.eq(0),
-                        *[a.eq(0) for a in a1],
-                    ]
-                    m.next = "FWD1"
-                with m.Elif(self.thr_load):
-                    for j in range(n_h):
-                        m.d.sync += t1[j].eq(self.thr1_in[j * THR_BITS : (j + 1) * THR_BITS])
-                    for k in range(n_out):
-                        m.d.sync += t2[k].eq(self.thr2_in[k * THR_BITS : (k + 1) * THR_BITS])
-                with m.Elif(self.acc_clear):
-                    m.next = "CLEAR_GO"
-            with m.State("CLEAR_GO"):
-                m.d.comb += [self.busy.eq(1), upd1.clear.eq(1), upd2.clear.eq(1)]
-                m.next = "CLEAR_WAIT"
-            with m.State("CLEAR_WAIT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(~upd1.busy & ~upd2.busy):
-                    m.next = "IDLE"
-            with m.State("FWD1"):
-                m.d.comb += [self.busy.eq(1), self.arr1.cmd.valid.eq(issue < n_in)]
-                with m.If(self.arr1.cmd.valid & self.arr1.cmd.ready):
-                    m.d.sync += issue.eq(issue + 1)
-                with m.If(self.arr1.sense.valid):
-                    bits = self.arr1.sense.payload
-                    for j in range(n_h):
-                        step = Mux(bits[j], 1, -1)
-                        m.d.sync += a1[j].eq(a1[j] + Mux(x_sh[0], step, 0))
-                    m.d.sync += [x_sh.eq(x_sh >> 1), got.eq(got + 1)]
-                    with m.If(got == n_in - 1):
-                        m.next = "FWD1_END"
-            with m.State("FWD1_END"):
-                m.d.comb += self.busy.eq(1)
-                win = r.win1 << tf
-                for j in range(n_h):
-                    m.d.sync += [
-                        h[j].eq(c1[j] >= 0),
-                        mask[j].eq((c1[j] <= win) & (c1[j] >= -win)),
-                    ]
-                    with m.If(train_r):
-                        m.d.sync += t1[j].eq(t1[j] + (c1[j] >> r.thr_shift))
-                m.d.sync += [
-                    h_sh.eq(Cat(*[c >= 0 for c in c1])),
-                    issue.eq(0),
-                    got.eq(0),
-                    *[a.eq(0) for a in a2],
-                ]
-                m.next = "FWD2"
-            with m.State("FWD2"):
-                m.d.comb += [self.busy.eq(1), self.arr2.cmd.valid.eq(issue < n_h)]
-                with m.If(self.arr2.cmd.valid & self.arr2.cmd.ready):
-                    m.d.sync += issue.eq(issue + 1)
-                with m.If(self.arr2.sense.valid):
-                    bits = self.arr2.sense.payload
-                    for k in range(n_out):
-                        m.d.sync += a2[k].eq(a2[k] + Mux(bits[k] == h_sh[0], 1, -1))
-                    m.d.sync += [h_sh.eq(h_sh >> 1), got.eq(got + 1), wb2[got].eq(bits)]
-                    with m.If(got == n_h - 1):
-                        m.next = "FWD2_END"
-            with m.State("FWD2_END"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(train_r):
-                    for k in range(n_out):
-                        m.d.sync += t2[k].eq(t2[k] + (c2[k] >> r.thr_shift))
-                # Prediction: first index of the largest centred score.
-                best, best_v = 0, c2[0]
-                for k in range(1, n_out):
-                    better = c2[k] > best_v
-                    best, best_v = Mux(better, k, best), Mux(better, c2[k], best_v)
-                m.d.sync += self.pred.eq(best)
-                c2_y = Array(c2)[label_r]
-                viol = Cat(
-                    *[(c2[k] + (r.margin << tf) >= c2_y) & (label_r != k) for k in range(n_out)]
-                )
-                count = popcount(viol)
-                for k in range(n_out):
-                    m.d.sync += e[k].eq(Mux(label_r == k, -count, viol[k]))
-                with m.If(train_r):
-                    m.next = "BWD"
-                with m.Else():
-                    m.next = "DONE"
-            with m.State("BWD"):
-                m.d.comb += self.busy.eq(1)
-                for j in range(n_h):
-                    terms = [Mux(wb2[j][k], e[k], -e[k]) for k in range(n_out)]
-                    total = terms[0]
-                    for t in terms[1:]:
-                        total = total + t
-                    m.d.sync += delta[j].eq(Mux(mask[j], total, 0))
-                m.d.sync += row.eq(0)
-                m.next = "UPD2_GO"
-            sweep("UPD2", upd2, n_h, then="UPD1_GO", rewind=True)
-            sweep("UPD1", upd1, n_in, then="DONE", rewind=False)
+            self._idle(m, s)
+            for k in range(n_layers):
+                self._forward(m, s, k)
+            self._backward(m, s)
+            for k in range(last, -1, -1):
+                then = f"UPD{k}_GO" if k > 0 else "DONE"
+                self._sweep(m, s, k, then)
             with m.State("DONE"):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.next = "IDLE"
-        route(self.arr1, upd1, fsm.ongoing("UPD1_GO") | fsm.ongoing("UPD1_WAIT"))
-        route(self.arr2, upd2, fsm.ongoing("UPD2_GO") | fsm.ongoing("UPD2_WAIT"))
+        for k, (port, upd) in enumerate(zip(arrs, upds)):
+            phase = fsm.ongoing(f"UPD{k + 1}_GO") | fsm.ongoing(f"UPD{k + 1}_WAIT")
+            self._route(m, s, port, upd, phase)
         return m
+
+    def _route(self, m, s, port, upd, phase_is_update) -> None:
+        # Array ports: the forward reader owns them except during the layer's update phase.
+        with m.If(phase_is_update):
+            m.d.comb += [
+                port.cmd.payload.eq(upd.arr.cmd.payload),
+                port.cmd.valid.eq(upd.arr.cmd.valid),
+                upd.arr.cmd.ready.eq(port.cmd.ready),
+                upd.arr.sense.payload.eq(port.sense.payload),
+                upd.arr.sense.valid.eq(port.sense.valid),
+                port.sense.ready.eq(upd.arr.sense.ready),
+            ]
+        with m.Else():
+            m.d.comb += [
+                port.cmd.payload.op.eq(SynapseOp.READ),
+                port.cmd.payload.row.eq(s.issue),
+                port.sense.ready.eq(1),
+            ]
+
+    def _gradients(self, m, s) -> None:
+        # Gradients of the row being updated (held while the update engine works on it):
+        # layer 1 x_i * delta_1 (x in {0, 1}); deeper layers h_j * delta_l (h in +-1); the output
+        # layer h_j * e.
+        last = len(self.shapes) - 1
+        for k, upd in enumerate(self.upds):
+            gb = self.grad_bits[k]
+            if k == 0:
+                x_i = s.x_r.bit_select(s.row, 1)
+                lanes = [Mux(x_i, d, 0)[:gb] for d in s.delta[0]]
+            else:
+                h_j = s.h[k - 1].bit_select(s.row, 1)
+                src = s.e if k == last else s.delta[k]
+                lanes = [Mux(h_j, d, -d)[:gb] for d in src]
+            m.d.comb += [upd.grad.eq(Cat(*lanes)), upd.row.eq(s.row)]
+
+    def _idle(self, m, s) -> None:
+        with m.State("IDLE"):
+            with m.If(self.start):
+                m.d.sync += [
+                    s.x_r.eq(self.x),
+                    s.x_sh.eq(self.x),
+                    s.label_r.eq(self.label),
+                    s.train_r.eq(self.train),
+                    s.issue.eq(0),
+                    s.got.eq(0),
+                    *[a.eq(0) for a in s.a[0]],
+                ]
+                m.next = "FWD1"
+            with m.Elif(self.thr_load):
+                for k, ts in enumerate(s.t):
+                    src = getattr(self, f"thr{k + 1}_in")
+                    for j, t in enumerate(ts):
+                        m.d.sync += t.eq(src[j * THR_BITS : (j + 1) * THR_BITS])
+            with m.Elif(self.acc_clear):
+                m.next = "CLEAR_GO"
+        with m.State("CLEAR_GO"):
+            m.d.comb += [self.busy.eq(1), *[u.clear.eq(1) for u in self.upds]]
+            m.next = "CLEAR_WAIT"
+        with m.State("CLEAR_WAIT"):
+            m.d.comb += self.busy.eq(1)
+            idle = 1
+            for u in self.upds:
+                idle = idle & ~u.busy
+            with m.If(idle):
+                m.next = "IDLE"
+
+    def _forward(self, m, s, k: int) -> None:
+        # FWD<k+1>: stream the rows of layer k's array, accumulate; FWD<k+1>_END: threshold.
+        r, last = self.rule, len(self.shapes) - 1
+        rows, lanes = self.shapes[k]
+        port = self.arrs[k]
+        name = f"FWD{k + 1}"
+        with m.State(name):
+            m.d.comb += [self.busy.eq(1), port.cmd.valid.eq(s.issue < rows)]
+            with m.If(port.cmd.valid & port.cmd.ready):
+                m.d.sync += s.issue.eq(s.issue + 1)
+            with m.If(port.sense.valid):
+                bits = port.sense.payload
+                for j in range(lanes):
+                    a = s.a[k][j]
+                    if k == 0:
+                        m.d.sync += a.eq(a + Mux(s.x_sh[0], Mux(bits[j], 1, -1), 0))
+                    else:
+                        m.d.sync += a.eq(a + Mux(bits[j] == s.h_sh[0], 1, -1))
+                if k == 0:
+                    m.d.sync += s.x_sh.eq(s.x_sh >> 1)
+                else:
+                    m.d.sync += s.h_sh.eq(s.h_sh >> 1)
+                m.d.sync += s.got.eq(s.got + 1)
+                if k == last:
+                    m.d.sync += s.wb_out[s.got].eq(bits)
+                elif k in s.wb_mem:
+                    wr = s.wb_mem[k][0]
+                    m.d.comb += [wr.addr.eq(s.got), wr.data.eq(bits), wr.en.eq(1)]
+                with m.If(s.got == rows - 1):
+                    m.next = f"{name}_END"
+        with m.State(f"{name}_END"):
+            m.d.comb += self.busy.eq(1)
+            c = s.c[k]
+            with m.If(s.train_r):
+                for j in range(lanes):
+                    m.d.sync += s.t[k][j].eq(s.t[k][j] + (c[j] >> r.thr_shift))
+            if k < last:
+                win = (r.win1 if k == 0 else r.win_hidden) << r.thr_frac
+                for j in range(lanes):
+                    m.d.sync += [
+                        s.h[k][j].eq(c[j] >= 0),
+                        s.mask[k][j].eq((c[j] <= win) & (c[j] >= -win)),
+                    ]
+                m.d.sync += [
+                    s.h_sh.eq(Cat(*[cj >= 0 for cj in c])),
+                    s.issue.eq(0),
+                    s.got.eq(0),
+                    *[a.eq(0) for a in s.a[k + 1]],
+                ]
+                m.next = f"FWD{k + 2}"
+            else:
+                self._output_error(m, s, c)
+                with m.If(s.train_r):
+                    m.next = "BWD"
+                with m.Else():
+                    m.next = "DONE"
+
+    def _output_error(self, m, s, c) -> None:
+        # Prediction: first index of the largest centred score; multi-class hinge error.
+        r, n_out = self.rule, self.rule.n_out
+        best, best_v = 0, c[0]
+        for k in range(1, n_out):
+            better = c[k] > best_v
+            best, best_v = Mux(better, k, best), Mux(better, c[k], best_v)
+        m.d.sync += self.pred.eq(best)
+        c_y = Array(c)[s.label_r]
+        viol = Cat(
+            *[(c[k] + (r.margin << r.thr_frac) >= c_y) & (s.label_r != k) for k in range(n_out)]
+        )
+        count = popcount(viol)
+        for k in range(n_out):
+            m.d.sync += s.e[k].eq(Mux(s.label_r == k, -count, viol[k]))
+
+    def _backward(self, m, s) -> None:
+        r, last = self.rule, len(self.shapes) - 1
+        n_h = r.n_hidden
+        with m.State("BWD"):
+            # Last hidden layer, every neuron in one cycle, from the kept output-layer rows.
+            m.d.comb += self.busy.eq(1)
+            width = self.delta_widths[-1]
+            for j in range(n_h):
+                terms = [Mux(s.wb_out[j][k], s.e[k], -s.e[k]) for k in range(r.n_out)]
+                total = terms[0]
+                for t in terms[1:]:
+                    total = total + t
+                if 2 * (r.n_out - 1) > (1 << (width - 1)) - 1:
+                    total = saturate(m, total, width, f"bwd_sat_{j}")
+                m.d.sync += s.delta[last - 1][j].eq(Mux(s.mask[last - 1][j], total, 0))
+            m.d.sync += [s.row.eq(0), s.issue.eq(0), s.got.eq(0)]
+            m.next = f"BWD{last - 1}" if last >= 2 else f"UPD{last + 1}_GO"
+        rd_valid = Signal()
+        for k in range(last - 2, -1, -1):
+            # BWD<k+1>: delta_{k+1} from the kept rows of layer k+2 (memory, one row per cycle;
+            # the read port answers one cycle after its address).
+            wr, rd = s.wb_mem[k + 1]
+            with m.State(f"BWD{k + 1}"):
+                m.d.comb += [self.busy.eq(1), rd.addr.eq(s.issue)]
+                m.d.sync += rd_valid.eq(s.issue < n_h)
+                with m.If(s.issue < n_h):
+                    m.d.sync += s.issue.eq(s.issue + 1)
+                with m.If(rd_valid):
+                    src = s.delta[k + 1]
+                    terms = [Mux(rd.data[i], src[i], -src[i]) for i in range(n_h)]
+                    total = sum_tree(terms) >> r.back_shift
+                    value = saturate(m, total, r.delta_bits, f"bwd{k + 1}_sat")
+                    new = Mux(s.mask[k].bit_select(s.got, 1), value, 0)
+                    d = s.delta[k]
+                    m.d.sync += [*[d[j].eq(d[j + 1]) for j in range(n_h - 1)], d[-1].eq(new)]
+                    m.d.sync += s.got.eq(s.got + 1)
+                    with m.If(s.got == n_h - 1):
+                        m.d.sync += [s.issue.eq(0), s.got.eq(0), rd_valid.eq(0)]
+                        m.next = f"BWD{k}" if k >= 1 else f"UPD{last + 1}_GO"
+
+    def _sweep(self, m, s, k: int, then: str) -> None:
+        # UPD<k+1>_GO/_WAIT: rows 0..rows-1 of layer k through its update engine, one start/done
+        # per row; the row counter is set back to 0 for the next layer's sweep.
+        upd, rows = self.upds[k], self.shapes[k][0]
+        name = f"UPD{k + 1}"
+        with m.State(f"{name}_GO"):
+            m.d.comb += [self.busy.eq(1), upd.start.eq(1)]
+            m.next = f"{name}_WAIT"
+        with m.State(f"{name}_WAIT"):
+            m.d.comb += self.busy.eq(1)
+            with m.If(upd.done):
+                with m.If(s.row == rows - 1):
+                    if k > 0:
+                        m.d.sync += s.row.eq(0)
+                    m.next = then
+                with m.Else():
+                    m.d.sync += s.row.eq(s.row + 1)
+                    m.next = f"{name}_GO"
+
+
+class _State:
+    """The engine's registers, named, shared by the FSM builders of one ``elaborate``."""
+
+    def __init__(self, **signals) -> None:
+        self.__dict__.update(signals)

@@ -1,4 +1,4 @@
-"""The training engine wired to two synapse arrays: the unit that co-simulation and emulation run.
+"""The training engine wired to its synapse arrays: the unit that co-simulation and emulation run.
 
 Array kinds behind the ``SynapseArray`` ports (chosen at build time):
 
@@ -7,8 +7,9 @@ Array kinds behind the ``SynapseArray`` ports (chosen at build time):
 - device mode: :class:`~spinapse.rtl.hidden_state_array.HiddenStateSynapseArray`.
 
 The host members of :class:`~spinapse.rtl.training_engine.TrainingEngine` are forwarded, plus
-per-layer views of one row (``peek_row1``/``peek_row2``): sensed bits, accumulators ``M``, and
-``W_h`` (digital mode: the engine's memory; device mode: the array's hidden state).
+per-layer views of one row (``peek_row1`` ... ``peek_row<L>``, one per weight layer): sensed bits,
+accumulators ``M``, and ``W_h`` (digital mode: the engine's memory; device mode: the array's hidden
+state).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from spinapse.rtl.hidden_state_array import HiddenStateSynapseArray
 from spinapse.rtl.stochastic_array import StochasticSynapseArray
-from spinapse.rtl.training_engine import TrainingEngine, host_members
+from spinapse.rtl.training_engine import TrainingEngine, host_members, layer_shapes
 
 
 def _row_word(bits) -> int:
@@ -27,7 +28,7 @@ def _row_word(bits) -> int:
 
 
 class TrainingSystem(wiring.Component):
-    """Training engine plus its two arrays.
+    """Training engine plus one array per weight layer (``L = n_hidden_layers + 1``).
 
     Parameters
     ----------
@@ -35,35 +36,41 @@ class TrainingSystem(wiring.Component):
         Integer rule constants (attributes of ``golden.integer_model.learning.IntegerRule``).
     mode : str
         ``"digital"`` (binary arrays) or ``"device"`` (hidden-state arrays).
-    tables : pair of sequence of int
+    tables : sequence of ``L`` sequences of int
         f_meta table of each layer (engine in digital mode, arrays in device mode).
-    init_wh : pair of list of list of int
-        Initial ``W_h`` ``[n_in][n_hidden]`` and ``[n_hidden][n_out]``.
-    seeds : pair of sequence of int
-        Lane seeds of each array (``golden.integer_model.array_models.lane_seeds``).
+    init_wh : sequence of ``L`` lists of list of int
+        Initial ``W_h`` of each layer, ``[rows][lanes]`` of
+        :func:`~spinapse.rtl.training_engine.layer_shapes` (``[n_in][n_hidden]``, ...,
+        ``[n_hidden][n_out]``).
+    seeds : sequence of ``L`` sequences of int
+        Lane seeds of each array (``golden.integer_model.learning.array_lane_seeds``).
 
     Members
     -------
-    x, label, start, train, busy, done, pred, thr1, thr2, thr_load, thr1_in, thr2_in, acc_clear,
+    x, label, start, train, busy, done, pred, thr<l>, thr_load, thr<l>_in, acc_clear,
     writes, retries, failures
         As :class:`TrainingEngine`.
     p_success : In(9)
-        Digital mode only: write success of both binary arrays in 1/256, in [0, 256].
-    peek_row1 : In(range(n_in)); peek_bits1 : Out(n_hidden); peek_acc1, peek_wh1 : Out
-    peek_row2 : In(range(n_hidden)); peek_bits2 : Out(n_out); peek_acc2, peek_wh2 : Out
-        Lane ``l`` of a packed word at ``[l * bits, (l + 1) * bits)``, two's complement.
+        Digital mode only: write success of every binary array in 1/256, in [0, 256].
+    peek_row<l> : In(range(rows_l)); peek_bits<l> : Out(lanes_l); peek_acc<l>, peek_wh<l> : Out
+        One per layer ``l = 1..L``; lane ``i`` of a packed word at ``[i * bits, (i + 1) * bits)``,
+        two's complement.
 
     Raises
     ------
     ValueError
-        If the mode is unknown or a part rejects its parameters.
+        If the mode is unknown, ``tables``/``init_wh``/``seeds`` do not hold one entry per layer,
+        or a part rejects its parameters.
     """
 
     def __init__(self, rule, mode, tables, init_wh, seeds) -> None:
         if mode not in ("digital", "device"):
             raise ValueError(f"mode must be 'digital' or 'device', got {mode!r}")
         self.rule, self.mode = rule, mode
-        shapes = [(rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out)]
+        self.shapes = shapes = layer_shapes(rule)
+        for name, value in (("tables", tables), ("init_wh", init_wh), ("seeds", seeds)):
+            if len(value) != len(shapes):
+                raise ValueError(f"{name} must hold {len(shapes)} layers, got {len(value)}")
         if mode == "digital":
             self.engine = TrainingEngine(rule, mode, tables, init_wh)
             self.arrays = [
@@ -104,17 +111,18 @@ class TrainingSystem(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         m.submodules.engine = eng = self.engine
-        m.submodules.arr1, m.submodules.arr2 = self.arrays
-        wiring.connect(m, eng.arr1, self.arrays[0].bus)
-        wiring.connect(m, eng.arr2, self.arrays[1].bus)
+        for k, (arr, port) in enumerate(zip(self.arrays, eng.arrs), start=1):
+            m.submodules[f"arr{k}"] = arr
+            wiring.connect(m, port, arr.bus)
         if self.mode == "digital":
             for arr in self.arrays:
                 m.d.comb += arr.p_success.eq(self.p_success)
-        for name in ("x", "label", "start", "train", "thr_load", "thr1_in", "thr2_in", "acc_clear"):
-            m.d.comb += getattr(eng, name).eq(getattr(self, name))
-        for name in ("busy", "done", "pred", "thr1", "thr2", "writes", "retries", "failures"):
-            m.d.comb += getattr(self, name).eq(getattr(eng, name))
-        for k, (arr, upd) in enumerate(zip(self.arrays, (eng.upd1, eng.upd2)), start=1):
+        for name, member in host_members(self.rule).items():
+            if member.flow == In:
+                m.d.comb += getattr(eng, name).eq(getattr(self, name))
+            else:
+                m.d.comb += getattr(self, name).eq(getattr(eng, name))
+        for k, (arr, upd) in enumerate(zip(self.arrays, eng.upds), start=1):
             row = getattr(self, f"peek_row{k}")
             m.d.comb += [
                 arr.peek_row.eq(row),

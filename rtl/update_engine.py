@@ -49,7 +49,7 @@ class UpdateEngine(wiring.Component):
     rows, lanes : int
         Layer shape (rows = inputs, lanes = neurons), each >= 1.
     grad_bits : int
-        Width of one signed lane gradient, in [2, 16].
+        Width of one signed lane gradient, in [2, 17].
     mode : str
         ``"digital"`` or ``"device"``.
     table : sequence of int
@@ -79,8 +79,9 @@ class UpdateEngine(wiring.Component):
     def __init__(self, rule, rows, lanes, grad_bits, mode, table, init_wh=None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if not (isinstance(grad_bits, int) and 2 <= grad_bits <= 16):
-            raise ValueError(f"grad_bits must be an int in [2, 16], got {grad_bits!r}")
+        # 17: a hidden-to-hidden layer's gradient h_j * delta with a 16-bit delta.
+        if not (isinstance(grad_bits, int) and 2 <= grad_bits <= 17):
+            raise ValueError(f"grad_bits must be an int in [2, 17], got {grad_bits!r}")
         self.rule, self.rows, self.lanes = rule, rows, lanes
         self.grad_bits, self.mode = grad_bits, mode
         self.rom_values = [int(v) for v in table]

@@ -38,7 +38,7 @@ def accumulate(m: Module, rule, acc: Value, grad: Value, name: str) -> Signal:
     mag = Signal(unsigned(rule.acc_bits), name=f"{name}_mag_old")
     m.d.comb += mag.eq(Mux(acc < 0, -acc, acc))
     leak = mag >> rule.leak_shift
-    summed = Signal(signed(rule.acc_bits + 3), name=f"{name}_sum")
+    summed = Signal(signed(max(rule.acc_bits + 3, len(grad) + 2)), name=f"{name}_sum")
     m.d.comb += summed.eq(Mux(acc < 0, acc + leak, acc - leak) + grad)
     return saturate(m, summed, rule.acc_bits, f"{name}_acc")
 

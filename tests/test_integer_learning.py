@@ -211,3 +211,135 @@ def test_dead_zone_by_hand():
     # M = -10: no step; M = -30: (30 - 10) * 256 >> 9 = 10, growing |W_h| -> 30.
     assert e.acc[0][0].tolist() == [-10, -30]
     assert e.w_h[0][0].tolist() == [20, 30]
+
+
+class _GradRecorder(IntegerEngine):
+    """The real engine; it also keeps the gradient each layer's update received."""
+
+    def _update(self, k, grad):
+        self.grads = getattr(self, "grads", {})
+        self.grads[k] = grad.copy()
+        super()._update(k, grad)
+
+
+def _three_layer_engine(**fields):
+    rule = IntegerRule(
+        n_in=3, n_hidden=2, n_out=2, n_hidden_layers=2, init_range=2, thr_frac=0, thr_shift=0,
+        win1=100, margin=1, back_shift=1, **fields,
+    )  # fmt: skip
+    e = _GradRecorder(rule, "digital")
+    wb = [
+        [[True, True], [True, False], [False, False]],
+        [[True, False], [True, True]],
+        [[True, False], [False, True]],
+    ]
+    for k, b in enumerate(wb):
+        e.arrays[k].bits = np.array(b)
+        e._w_h[k] = np.where(np.array(b), 1, -1).astype(np.int64)
+    return e
+
+
+def test_two_hidden_layers_backward_by_hand():
+    """784-H-H-10 spec on 3-2-2-2: sat, back_shift and the STE masks, worked out by hand."""
+    x = np.array([True, True, False])
+    # Forward (thr_frac 0, T = 0): a1 = [1+1, 1-1] = [2, 0] -> h1 = [+1, +1] (0 -> +1);
+    # a2 = h1 @ [[+,-],[+,+]] = [2, 0] -> h2 = [+1, +1]; a3 = h2 @ [[+,-],[-,+]] = [0, 0].
+    # Label 0, margin 1: class 1 violates (0 + 1 >= 0), e = [-1, +1].
+    # delta2 = sat(W_b3 @ e) = sat([-2, 2]) with delta_bits 2 ([-2, 1]) -> [-2, 1];
+    # delta1 = sat((W_b2 @ delta2) >> 1) = sat([-3, -1] >> 1) = [-2, -1] (arithmetic shift).
+    e = _three_layer_engine(win_hidden=100, delta_bits=2)
+    assert e.step(x, 0) == 0
+    assert e.grads[2].tolist() == [[-1, 1], [-1, 1]]  # h2^T e
+    assert e.grads[1].tolist() == [[-2, 1], [-2, 1]]  # h1^T delta2
+    assert e.grads[0].tolist() == [[-2, -1], [-2, -1], [0, 0]]  # x^T delta1
+    assert [t.tolist() for t in e.thr] == [[2, 0], [2, 0], [0, 0]]  # T += c >> 0
+    # win_hidden 1 masks hidden layer 2's first neuron (|c2| = 2 > 1) and delta_bits 8 does not
+    # saturate: delta2 = [0, 2]; delta1 = ([[1, -1], [1, 1]] @ [0, 2]) >> 1 = [-1, 1].
+    e = _three_layer_engine(win_hidden=1, delta_bits=8)
+    e.step(x, 0)
+    assert e.grads[1].tolist() == [[0, 2], [0, 2]]
+    assert e.grads[0].tolist() == [[-1, 1], [-1, 1], [0, 0]]
+
+
+def test_layer_shapes_and_validation_for_deeper_networks():
+    rule = IntegerRule(n_in=20, n_hidden=6, n_out=3, n_hidden_layers=3, win1=5, win_hidden=3)
+    assert rule.layer_shapes() == [(20, 6), (6, 6), (6, 6), (6, 3)]
+    assert rule.windows() == [5, 3, 3] and len(rule.tables()) == 4
+    e = IntegerEngine(rule, "device", seed=0)
+    assert [w.shape for w in e.w_h] == rule.layer_shapes()
+    assert [t.shape for t in e.thr] == [(6,), (6,), (6,), (3,)]
+    assert e.predict(np.zeros((5, 20), dtype=bool)).shape == (5,)
+    with pytest.raises(ValueError, match="IntegerRule.n_hidden_layers"):
+        IntegerRule(n_hidden_layers=5)
+    with pytest.raises(ValueError, match="IntegerRule.delta_bits"):
+        IntegerRule(delta_bits=1)
+    with pytest.raises(ValueError, match="arrays must hold 4"):
+        IntegerEngine(rule, "digital", arrays=e.arrays[:2])
+    with pytest.raises(ValueError, match="array_seed"):
+        IntegerEngine(rule, "digital", array_seed=8192)
+
+
+def test_two_hidden_layers_learn_a_pattern():
+    """784-H-H-10 form on a two-pattern task: deterministic, and both patterns learned."""
+    rule = dataclasses.replace(
+        IntegerRule(), n_in=16, n_hidden=8, n_out=2, n_hidden_layers=2, win1=8, win_hidden=3,
+        margin=2, lr_shift=2, dead_zone=0,
+    )  # fmt: skip
+    rng = np.random.default_rng(5)
+    protos = rng.random((2, 16)) < 0.5
+    engines = [IntegerEngine(rule, "device", seed=1), IntegerEngine(rule, "device", seed=1)]
+    for s in range(300):
+        y = s % 2
+        x = protos[y] ^ (rng.random(16) < 0.05)
+        assert engines[0].step(x, y) == engines[1].step(x, y)
+    for a, b in zip(engines[0].w_h, engines[1].w_h):
+        assert np.array_equal(a, b)
+    assert engines[0].predict(protos).tolist() == [0, 1]
+
+
+def test_fmeta_floor_keeps_a_minimum_plasticity():
+    """``fmeta_floor``: every entry of the f_meta table is at least floor / 256."""
+    plain = IntegerRule(m=1.35).tables()[0]
+    floored = IntegerRule(m=1.35, fmeta_floor=8).tables()[0]
+    # frac_bits 6: table[16] = 256 (1 - tanh^2(1.35 * 16.5 * 8 / 64)) = 256 * 0.0152 = 3.9 -> 4,
+    # floored to 8.
+    assert plain[16] == round(256 * (1 - math.tanh(1.35 * 16.5 * 8 / 64) ** 2)) == 4
+    assert floored[16] == 8 and floored[0] == F_ONE
+    assert floored == [max(v, 8) for v in plain]
+    assert IntegerRule(m=0.0, fmeta_floor=8).tables()[0] == [F_ONE] * 65
+    with pytest.raises(ValueError, match="IntegerRule.fmeta_floor"):
+        IntegerRule(fmeta_floor=257)
+
+
+def _doc(int_after, float_after, int_mean, m0_mean):
+    runs = {
+        "integer": {"right_after_training": int_after, "mean_earlier_after_last": int_mean},
+        "integer_m0": {"right_after_training": int_after, "mean_earlier_after_last": m0_mean},
+        "float": {"right_after_training": float_after, "mean_earlier_after_last": 0.5},
+    }
+    for r in runs.values():
+        r["acc"] = [r["right_after_training"]] * len(int_after)
+    return runs
+
+
+def test_acceptance_checks_each_task_and_the_gain():
+    from spinapse.experiments.integer_continual import acceptance
+
+    a = acceptance(_doc([0.85, 0.80], [0.90, 0.84], 0.60, 0.49))
+    # gaps 0.90 - 0.85 = 0.05 (within, the bound is inclusive) and 0.04; gain 0.11.
+    assert a["within"] and a["gain_ok"]
+    assert np.allclose(a["gaps"], [0.05, 0.04]) and a["gain"] == pytest.approx(0.11)
+    b = acceptance(_doc([0.85, 0.78], [0.90, 0.84], 0.55, 0.49))
+    assert not b["within"] and not b["gain_ok"]  # gap 0.06 on task 2; gain 0.06
+
+
+def test_integer_command_rejects_bad_settings(tmp_path):
+    from spinapse.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("seeds = [0]\n[rule]\nn_hidden_layers = 7\n")
+    assert main(["integer", "--config", str(cfg)]) == 2
+    cfg.write_text("seeds = [0]\nint_epochs = 0\n")
+    assert main(["integer", "--config", str(cfg)]) == 2
+    cfg.write_text("seeds = [0]\n[rule]\nhidden = 3\n")
+    assert main(["integer", "--config", str(cfg)]) == 2

@@ -1,19 +1,21 @@
 """The training engine (forward, backward, metaplastic update) against the integer golden model.
 
-Amaranth's simulator on a small network (24-6-3, random input bits, seeds below) so that every
-row of ``W_h``, ``M`` and ``W_b``, the thresholds and the counters are compared after every
-step, in both modes and with an ideal, a 50 % stochastic and a never-switching array. The full
-784-input engine on Verilator is in ``test_update_engine_cosim.py``.
+Amaranth's simulator on small networks (24-6-3 and, with two and three hidden layers, 24-6-6-3
+and 24-6-6-6-3; random input bits, seeds below) so that every row of ``W_h``, ``M`` and ``W_b``
+of every layer, the thresholds and the counters are compared after every step, in both modes and
+with an ideal, a 50 % stochastic and a never-switching array. The full 784-input engines on
+Verilator are in ``test_update_engine_cosim.py``.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from spinapse.golden.integer_model.array_models import lane_seeds
-from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule
+from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, array_lane_seeds
 from spinapse.rtl.training_engine import THR_BITS, TrainingEngine
 from spinapse.rtl.training_system import TrainingSystem
 from spinapse.rtl.update_engine import UpdateEngine
@@ -32,6 +34,14 @@ SMALL = IntegerRule(
     thr_shift=2,
     retry_limit=2,
 )
+# Two hidden layers with a window, a back shift and a delta width that make the deeper STE mask
+# and the saturation of every delta act (|W_b @ delta| reaches 6 * 4 = 24 > 3 before the shift;
+# |W_b_L @ e| reaches 4 > 3), and an f_meta floor (integer rule of issue 13) that changes W_h
+# within these 30 steps (table entries 17, 1, 0, ... raised to 128).
+DEEP = dataclasses.replace(
+    SMALL, n_hidden_layers=2, win_hidden=3, back_shift=1, delta_bits=3, fmeta_floor=128
+)
+DEEPER = dataclasses.replace(DEEP, n_hidden_layers=3)
 
 
 def _unpack(word: int, bits: int, n: int) -> list[int]:
@@ -46,8 +56,9 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
     """Train both models ``steps`` steps; return the list of per-step disagreements."""
     gold = IntegerEngine(rule, mode, seed=seed, p_success=p_success, array_seed=array_seed)
     init = [w.tolist() for w in gold.w_h]
-    seeds = [lane_seeds(array_seed * 2 + k, n) for k, n in enumerate((rule.n_hidden, rule.n_out))]
+    seeds = array_lane_seeds(rule, array_seed)
     dut = TrainingSystem(rule, mode, rule.tables(), init, seeds)
+    shapes = rule.layer_shapes()
     rng = np.random.default_rng(seed)
     xs = rng.random((steps, rule.n_in)) < 0.4
     ys = rng.integers(0, rule.n_out, steps)
@@ -67,7 +78,6 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
             want_pred = gold.step(xs[s], int(ys[s]))
             if ctx.get(dut.pred) != want_pred:
                 errors.append((s, "pred"))
-            shapes = ((rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out))
             for k, (rows, lanes) in enumerate(shapes, start=1):
                 for row in range(rows):
                     ctx.set(getattr(dut, f"peek_row{k}"), row)
@@ -86,11 +96,11 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
                     )
                     if got != want:
                         errors.append((s, k, row, got, want))
-            thr = (
-                _unpack(ctx.get(dut.thr1), THR_BITS, rule.n_hidden),
-                _unpack(ctx.get(dut.thr2), THR_BITS, rule.n_out),
-            )
-            if thr != (gold.thr[0].tolist(), gold.thr[1].tolist()):
+            thr = [
+                _unpack(ctx.get(getattr(dut, f"thr{k}")), THR_BITS, lanes)
+                for k, (_, lanes) in enumerate(shapes, start=1)
+            ]
+            if thr != [t.tolist() for t in gold.thr]:
                 errors.append((s, "thr", thr))
             c = gold.counters
             got_c = (ctx.get(dut.writes), ctx.get(dut.retries), ctx.get(dut.failures))
@@ -111,6 +121,22 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
 def test_every_step_bit_exact(mode, p_success):
     """40 steps: W_h, M, W_b, thresholds, predictions and counters equal after every step."""
     errors, counters = _run(SMALL, mode, p_success, steps=40)
+    _check(errors, counters, p_success)
+
+
+@pytest.mark.parametrize(
+    "rule, mode, p_success",
+    [(DEEP, "digital", 128), (DEEP, "device", 256), (DEEPER, "digital", 128)],
+    ids=["2-hidden-digital", "2-hidden-device", "3-hidden-digital"],
+)
+def test_deep_every_step_bit_exact(rule, mode, p_success):
+    """Two and three hidden layers, 30 steps: every layer's W_h, M, W_b, the thresholds,
+    predictions and counters equal after every step (backward through each binary layer)."""
+    errors, counters = _run(rule, mode, p_success, steps=30)
+    _check(errors, counters, p_success)
+
+
+def _check(errors, counters, p_success) -> None:
     assert errors == []
     assert counters.writes > 0
     if p_success == 256:
@@ -132,3 +158,21 @@ def test_parameters_validated():
         UpdateEngine(SMALL, 4, 2, 4, "digital", SMALL.tables()[0], init_wh=[[0, 0]])
     with pytest.raises(ValueError, match="f_meta table"):
         TrainingEngine(SMALL, "digital", ([], SMALL.tables()[1]))
+
+
+def test_ports_one_per_layer_and_784_h_10_ports_unchanged():
+    """One hidden layer keeps the 784-H-10 engine's members, in order (boards, bridge and plan
+    build on them); deeper networks add one threshold vector and one array port per layer."""
+    names = list(TrainingEngine(SMALL, "device", SMALL.tables()).signature.members)
+    assert names == [
+        *("x", "label", "start", "train", "busy", "done", "pred", "thr1", "thr2", "thr_load"),
+        *("thr1_in", "thr2_in", "acc_clear", "writes", "retries", "failures", "arr1", "arr2"),
+    ]
+    deep = TrainingEngine(DEEPER, "device", DEEPER.tables())
+    members = deep.signature.members
+    assert [n for n in members if n.startswith("arr")] == ["arr1", "arr2", "arr3", "arr4"]
+    assert members["thr3"].shape == DEEPER.n_hidden * THR_BITS
+    assert members["thr4_in"].shape == DEEPER.n_out * THR_BITS
+    assert [(a.signature.rows, a.signature.lanes) for a in deep.arrs] == DEEPER.layer_shapes()
+    with pytest.raises(ValueError, match="tables must hold 4"):
+        TrainingEngine(DEEPER, "device", DEEP.tables())

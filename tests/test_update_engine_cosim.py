@@ -1,9 +1,11 @@
 """500 on-chip training steps on real digits, Verilator (cocotb) against the integer golden model.
 
-The training system (engine + two arrays) is built for 784-32-10 (the rule of
+The training system (engine + one array per layer) is built for 784-32-10 (the rule of
 :class:`~spinapse.golden.integer_model.learning.IntegerRule` with ``n_hidden = 32``, to keep the
-default suite short; the slow test runs the 784-64-10 network of the accuracy experiment). Data:
-the first 500 of a seeded order of the 3000 embedded training digits (seed 0), binarized.
+default suite short; the slow test runs the 784-64-10 network of the accuracy experiment) and,
+with two hidden layers, for 196-16-16-10 (digits OR-pooled 2 x 2 to 14 x 14, short builds) in the
+default suite and the full 784-128-128-10 as slow tests. Data: the first 500 of a seeded order of
+the 3000 embedded training digits (seed 0), binarized.
 The testbench compares every row of ``W_h``, ``M`` and ``W_b`` of both layers, the thresholds,
 every step's prediction and the counters, bit for bit; here the counters are also checked against
 the golden model's and against what the array kind implies.
@@ -20,6 +22,11 @@ from spinapse.golden.integer_model.learning import IntegerRule
 
 STEPS = 500
 RULE = dataclasses.replace(IntegerRule(), n_hidden=32)
+# Two hidden layers, reduced: 14 x 14 pooled digits, 16 neurons per hidden layer, the deeper STE
+# window sqrt(16) = 4 (the rule's guidance: about sqrt(n_hidden)).
+DEEP = dataclasses.replace(IntegerRule(), n_in=196, n_hidden=16, n_hidden_layers=2, win_hidden=4)
+# The paper's topology at H = 128 (the rule's other fields at their defaults).
+DEEP_FULL = dataclasses.replace(IntegerRule(), n_hidden=128, n_hidden_layers=2)
 
 
 def _check(out: dict) -> None:
@@ -63,4 +70,31 @@ def test_device_hidden_state_500_steps_bit_exact():
 def test_accuracy_network_784_64_10_500_steps(mode, p_success):
     """The network of the accuracy experiment (784-64-10), same checks (slow: larger build)."""
     out = run_training_cosim(IntegerRule(), mode, STEPS, p_success=p_success)
+    _check(out)
+
+
+def test_two_hidden_layers_digital_write_verify_500_steps_bit_exact():
+    """196-16-16-10, digital W_h, 50 % single-pulse arrays with write-verify: every layer's W_h,
+    M and W_b, the three threshold vectors, the predictions and the counters bit-exact."""
+    out = run_training_cosim(DEEP, "digital", STEPS, p_success=128)
+    _check(out)
+    c = out["counters"]
+    assert c["writes"] > 1000
+    assert 0.6 < c["retries"] / c["writes"] < 1.4
+    assert 0.02 < c["failures"] / c["writes"] < 0.12
+
+
+def test_two_hidden_layers_device_500_steps_bit_exact():
+    """196-16-16-10, device mode: the hidden states of the three seeded hidden-state arrays."""
+    out = run_training_cosim(DEEP, "device", STEPS)
+    _check(out)
+    assert out["counters"]["writes"] > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # one Verilator build of 784-128-128-10 took over 15 min under load
+@pytest.mark.parametrize("mode, p_success", [("digital", 256), ("digital", 128), ("device", 256)])
+def test_two_hidden_layers_784_128_128_10_500_steps(mode, p_success):
+    """The paper's two hidden layers at H = 128 (784-128-128-10), same checks (slow build)."""
+    out = run_training_cosim(DEEP_FULL, mode, STEPS, p_success=p_success)
     _check(out)
