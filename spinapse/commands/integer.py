@@ -12,7 +12,6 @@ results_dir/name/.
 from __future__ import annotations
 
 import argparse
-import os
 
 from spinapse.commands.train import add_override_option
 
@@ -45,8 +44,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def main(args: argparse.Namespace) -> int:
-    # Imported here, not at module import: `spinapse --help` must not load torch.
+def load_compare_config(path: str | None, overrides: list[str]):
+    """The :class:`~spinapse.experiments.integer_continual.IntegerCompareConfig` of a TOML file
+    (``None``: the packaged ``spinapse/configs/integer_continual.toml``) with ``--set``
+    overrides.
+
+    Raises
+    ------
+    UsageError
+        If the file is missing or not TOML, or a setting is invalid (the message names it).
+    """
     import tomllib
     from pathlib import Path
 
@@ -54,35 +61,37 @@ def main(args: argparse.Namespace) -> int:
 
     from spinapse.config import apply_overrides
     from spinapse.errors import UsageError
-    from spinapse.experiments.integer_continual import (
-        IntegerCompareConfig,
-        run_comparison,
-        table,
-        write_results,
-    )
+    from spinapse.experiments.integer_continual import IntegerCompareConfig
 
-    path = (
-        Path(args.config)
-        if args.config
-        else Path(__file__).parents[1] / "configs" / ("integer_continual.toml")
-    )
-    if not path.is_file():
-        raise UsageError(f"{path}: configuration file not found")
+    p = Path(path) if path else Path(__file__).parents[1] / "configs" / "integer_continual.toml"
+    if not p.is_file():
+        raise UsageError(f"{p}: configuration file not found")
     try:
-        raw = tomllib.loads(path.read_text("utf-8"))
+        raw = tomllib.loads(p.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
-    raw = apply_overrides(raw, args.overrides)
+        raise UsageError(f"{p}: not valid TOML ({exc})") from None
     try:
+        raw = apply_overrides(raw, overrides)
         cfg = IntegerCompareConfig(**raw)
         cfg.integer_rule()
     except ValidationError as exc:
         errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UsageError(f"{path}: {errs}") from None
+        raise UsageError(f"{p}: {errs}") from None
     except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    if args.jobs < 1 or args.jobs > (os.cpu_count() or 1) * 4:
-        raise UsageError(f"--jobs must be in [1, {(os.cpu_count() or 1) * 4}], got {args.jobs}")
+        raise UsageError(f"{p}: {exc}") from None
+    return cfg
+
+
+def main(args: argparse.Namespace) -> int:
+    # Imported here, not at module import: `spinapse --help` must not load torch.
+    from pathlib import Path
+
+    from spinapse.errors import UsageError
+    from spinapse.experiments.integer_continual import run_comparison, table, write_results
+
+    cfg = load_compare_config(args.config, args.overrides)
+    if not 1 <= args.jobs <= 64:
+        raise UsageError(f"--jobs must be in [1, 64], got {args.jobs}")
     doc = run_comparison(cfg, jobs=args.jobs, progress=not args.no_progress)
     files = write_results(doc, Path(cfg.results_dir) / cfg.name)
     print(table(doc))
