@@ -36,27 +36,35 @@ def _build(args: argparse.Namespace) -> int:
         raise UsageError(f"--config: {exc}") from None
     # The image memory where the board asks for it and the folding allows it.
     input_copy = board.input_copy or config.in_width != config.simd[0]
+    clock_hz = board.engine_clock_hz or board.clock_hz
+    if args.clock_mhz is not None:
+        clock_hz = args.clock_mhz * 1e6
+    try:
+        pll = board.pll(clock_hz)
+    except ValueError as exc:
+        raise UsageError(f"--clock-mhz: {exc}") from None
     out = Path(args.out or f"build/{board.name}-{args.design}")
     if out.exists() and any(out.iterdir()) and not args.force:
         raise UsageError(f"--out {out} exists and is not empty; pass --force to build into it")
     try:
         link_sizes(config)
-        uart_divisor(board.clock_hz, args.baud)
+        uart_divisor(clock_hz, args.baud)
     except ValueError as exc:
         raise UsageError(f"--baud/--config: {exc}") from None
     print(
         f"building {args.design} for {board.name} ({board.family}, "
-        f"{board.clock_hz / 1e6:g} MHz): engine {config.name()}, UART {args.baud} baud -> {out}"
+        f"{board.clock_hz / 1e6:g} MHz oscillator, engine clock {clock_hz / 1e6:g} MHz"
+        f"{' from the PLL' if pll else ''}): engine {config.name()}, UART {args.baud} baud -> {out}"
     )
-    top = InferenceTop(config, baud=args.baud, input_copy=input_copy)
+    top = InferenceTop(config, baud=args.baud, input_copy=input_copy, pll=pll)
     try:
-        rec = build_board(board, top, out, args.design)
+        rec = build_board(board, top, out, args.design, clock_hz)
     except BuildError as exc:
         raise UsageError(str(exc)) from None
     util = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in rec["utilization"].items())
     fmax = ", ".join(f"{k} {v:.1f} MHz" for k, v in rec["fmax_mhz"].items())
     print(f"  utilisation: {util}")
-    print(f"  Fmax: {fmax} (board clock {rec['clock_mhz']:g} MHz, timing met)")
+    print(f"  Fmax: {fmax} (engine clock {rec['clock_mhz']:g} MHz, timing met)")
     print(f"  bitstream {out / rec['bitstream']}, record {out / 'build.json'} ({rec['build_s']} s)")
     return 0
 
@@ -86,6 +94,12 @@ def register(subparsers) -> None:
     p.add_argument(
         "--config",
         help="TOML with an [engine] table (default: the board's engine, see README)",
+    )
+    p.add_argument(
+        "--clock-mhz",
+        type=float,
+        help="engine clock in MHz (default: the board's, README); on the ULX3S any other than "
+        "the 25 MHz oscillator comes from the ECP5 PLL",
     )
     p.add_argument("--baud", type=int, default=115200, help="UART speed (default 115200)")
     p.add_argument("-o", "--out", help="build folder (default build/<board>-<design>)")
