@@ -128,11 +128,17 @@ def build_board(
     out_dir: str | os.PathLike[str],
     design: str,
     clock_hz: float | None = None,
+    extra: dict | None = None,
+    collision_free: bool = True,
 ) -> dict:
     """Build ``top`` (an Elaboratable) for ``board`` into ``out_dir``; return the build record.
 
     ``clock_hz`` is the clock ``top`` runs its logic at (default the board oscillator; a PLL
-    inside ``top`` makes any other): timing must be met there.
+    inside ``top`` makes any other): timing must be met there. ``extra`` (JSON-ready) is stored
+    in the record under ``"design_info"``. ``collision_free`` applies :data:`COLLISION_FREE`
+    (only for designs whose memories are never read and written at one address in one cycle,
+    as the inference engine's; the training engine's read-modify-write memories keep Yosys'
+    collision logic).
 
     Files in ``out_dir``: ``top.bit`` (ECP5) or ``top.bin`` (iCE40), the tool scripts and logs,
     ``report.json`` (nextpnr) and ``build.json`` (the returned record).
@@ -153,12 +159,13 @@ def build_board(
     synth_opts = "-dsp" if board.family == "ice40" else ""
     t0 = time.monotonic()
     cpu0 = _children_cpu_s()
+    after_read = COLLISION_FREE if collision_free else ""
     plan = platform.build(
         top,
         name="top",
         build_dir=str(out),
         do_build=False,
-        script_after_read=COLLISION_FREE,
+        script_after_read=after_read,
         synth_opts=synth_opts,
         nextpnr_opts=nextpnr_opts,
     )
@@ -169,8 +176,10 @@ def build_board(
         "clock_mhz": clock_hz / 1e6,
         "board_clock_mhz": board.clock_hz / 1e6,
         "tools": tool_versions(board),
-        "synthesis": {"script_after_read": COLLISION_FREE, "synth_opts": synth_opts},
+        "synthesis": {"script_after_read": after_read, "synth_opts": synth_opts},
     }
+    if extra:
+        record["design_info"] = extra
     ok, error = True, ""
     try:
         plan.execute_local(str(out))

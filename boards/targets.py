@@ -38,6 +38,10 @@ class Board:
     engine_clock_hz : float, optional
         Default engine clock, Hz, made by the PLL from ``clock_hz`` (ECP5 only); ``None``: the
         oscillator itself. The build fails if nextpnr's Fmax is below the clock used.
+    training_hidden : int
+        Hidden neurons of the default training system ``784-H-10``.
+    training_clock_hz : float, optional
+        Clock of the training system (``None``: the oscillator).
     """
 
     name: str
@@ -46,6 +50,8 @@ class Board:
     engine: EngineConfig
     input_copy: bool = True
     engine_clock_hz: float | None = None
+    training_hidden: int = 16
+    training_clock_hz: float | None = None
 
     def pll(self, engine_clock_hz: float | None):
         """PLL dividers making ``engine_clock_hz`` from the oscillator, or ``None`` when the

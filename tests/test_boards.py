@@ -43,6 +43,26 @@ def test_board_top_elaborates(name):
         assert pll is None and "PLL" not in rtlil
 
 
+def test_training_top_elaborates_with_emulated_arrays():
+    """The ULX3S training top: UART training system, 784-16-10 digital engine, two emulators
+    (their xorshift generators: 32 flip-flops per lane) behind FixedWriteCode, on the pins."""
+    from spinapse.boards.training_top import TrainingTop
+    from spinapse.experiments.board_training import emulated_training_system
+
+    b = board("ulx3s-85f")
+    t = emulated_training_system(b.training_hidden)
+    assert t.rule.n_hidden == 16 and t.describe()["network"] == "784-16-10"
+    # Write code 2 is 1.1 x Ic0 on the STT card: switches at level 0 almost surely.
+    assert t.table[2][0] > 0.99 * 65536
+    top = TrainingTop(
+        t.rule, t.tables, t.init_wh, t.arrays, t.model, pll=b.pll(b.training_clock_hz)
+    )
+    files = dict(b.platform().prepare(top, name="top").files)
+    rtlil = files["top.il"]
+    assert len(re.findall(r"wire width 32 .*\\rng\d+\b", rtlil)) >= 16 + 10, "one per lane"
+    assert "uart" in files["top.lpf"].lower()
+
+
 def _ecppll(f_in_mhz: float, f_out_mhz: float, tmp_path) -> dict[str, int]:
     """Dividers written by Project Trellis' ecppll (the YoWASP build of nextpnr-ecp5)."""
     out = tmp_path / f"pll{f_out_mhz:g}.v"

@@ -25,18 +25,26 @@ def _build(args: argparse.Namespace) -> int:
     from spinapse.rtl.uart import uart_divisor
 
     board = BOARDS[args.board]
-    if args.design != "inference":
+    training = args.design == "training"
+    if training and args.config:
+        raise UsageError("--config sets the inference engine; the training system takes --hidden")
+    if training and args.array != "emulator":
         raise UsageError(
-            f"--design {args.design}: only 'inference' is built so far (the training system "
-            "with the synapse emulator is not an FPGA design yet)"
+            f"--array {args.array}: the pin banks ({board.name}: see docs/fpga_prototype.md) are "
+            "narrower than the training engine's arrays; only 'emulator' is built so far"
         )
+    if not training and (args.hidden is not None or args.write_code is not None):
+        raise UsageError("--hidden and --write-code are options of --design training")
     try:
         config = load_engine_config(args.config) if args.config else board.engine
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(f"--config: {exc}") from None
     # The image memory where the board asks for it and the folding allows it.
     input_copy = board.input_copy or config.in_width != config.simd[0]
-    clock_hz = board.engine_clock_hz or board.clock_hz
+    if training:
+        clock_hz = board.training_clock_hz or board.clock_hz
+    else:
+        clock_hz = board.engine_clock_hz or board.clock_hz
     if args.clock_mhz is not None:
         clock_hz = args.clock_mhz * 1e6
     try:
@@ -51,14 +59,40 @@ def _build(args: argparse.Namespace) -> int:
         uart_divisor(clock_hz, args.baud)
     except ValueError as exc:
         raise UsageError(f"--baud/--config: {exc}") from None
+    extra = None
+    if training:
+        from spinapse.boards.training_top import TrainingTop
+        from spinapse.experiments.board_training import emulated_training_system
+
+        hidden = args.hidden if args.hidden is not None else board.training_hidden
+        code = args.write_code if args.write_code is not None else 2
+        try:
+            system = emulated_training_system(hidden, card=args.card, write_code=code)
+        except (ValueError, FileNotFoundError) as exc:
+            raise UsageError(f"--hidden/--write-code/--card: {exc}") from None
+        extra = system.describe()
+        what = f"training {extra['network']}, emulated arrays ({args.card}, write code {code})"
+        top = TrainingTop(
+            system.rule,
+            system.tables,
+            system.init_wh,
+            system.arrays,
+            system.model,
+            baud=args.baud,
+            pll=pll,
+        )
+    else:
+        what = f"engine {config.name()}"
+        top = InferenceTop(config, baud=args.baud, input_copy=input_copy, pll=pll)
     print(
         f"building {args.design} for {board.name} ({board.family}, "
-        f"{board.clock_hz / 1e6:g} MHz oscillator, engine clock {clock_hz / 1e6:g} MHz"
-        f"{' from the PLL' if pll else ''}): engine {config.name()}, UART {args.baud} baud -> {out}"
+        f"{board.clock_hz / 1e6:g} MHz oscillator, clock {clock_hz / 1e6:g} MHz"
+        f"{' from the PLL' if pll else ''}): {what}, UART {args.baud} baud -> {out}"
     )
-    top = InferenceTop(config, baud=args.baud, input_copy=input_copy, pll=pll)
     try:
-        rec = build_board(board, top, out, args.design, clock_hz)
+        rec = build_board(
+            board, top, out, args.design, clock_hz, extra, collision_free=not training
+        )
     except BuildError as exc:
         raise UsageError(str(exc)) from None
     util = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in rec["utilization"].items())
@@ -89,7 +123,26 @@ def register(subparsers) -> None:
         "--design",
         default="inference",
         choices=("inference", "training"),
-        help="inference engine behind the UART host link (default); training: not built yet",
+        help="inference engine behind the UART host link (default), or the training system "
+        "(training engine, digital mode, and its two synapse arrays)",
+    )
+    p.add_argument(
+        "--array",
+        default="emulator",
+        choices=("emulator", "pins"),
+        help="training: the arrays, device-calibrated emulators in the fabric (default) or the "
+        "synapse_array pins (not built yet)",
+    )
+    p.add_argument(
+        "--hidden", type=int, help="training: hidden neurons of 784-H-10 (default: the board's)"
+    )
+    p.add_argument(
+        "--write-code",
+        type=int,
+        help="training: code of the WRITE pulses, 1..3 = 0.9, 1.1, 1.3 x Ic0 (default 2)",
+    )
+    p.add_argument(
+        "--card", default="mtj_mi_stt", help="training: device card of the emulator calibration"
     )
     p.add_argument(
         "--config",
