@@ -38,8 +38,11 @@ class Board:
     engine_clock_hz : float, optional
         Default engine clock, Hz, made by the PLL from ``clock_hz`` (ECP5 only); ``None``: the
         oscillator itself. The build fails if nextpnr's Fmax is below the clock used.
-    training_hidden : int
-        Hidden neurons of the default training system ``784-H-10``.
+    training_hidden : int, optional
+        Hidden neurons of the default training system ``784-H-10``; ``None``: the board carries
+        no training system (the iCE40UP5K has no distributed RAM, so the training engine's
+        asynchronously read row memories would be flip-flops: 784 x 16 x 23 bits for H = 16,
+        against 5280 logic cells).
     training_clock_hz : float, optional
         Clock of the training system (``None``: the oscillator).
     """
@@ -50,7 +53,7 @@ class Board:
     engine: EngineConfig
     input_copy: bool = True
     engine_clock_hz: float | None = None
-    training_hidden: int = 16
+    training_hidden: int | None = None
     training_clock_hz: float | None = None
 
     def pll(self, engine_clock_hz: float | None):
@@ -93,6 +96,7 @@ BOARDS: dict[str, Board] = {
         EngineConfig((784, 256, 256, 10), (8, 8, 10), (56, 32, 4), in_width=56),
         input_copy=False,
         engine_clock_hz=75e6,
+        training_hidden=16,
     ),
     "icebreaker": Board(
         "icebreaker",

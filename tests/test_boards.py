@@ -134,21 +134,27 @@ def test_fpga_build_refuses_bad_input(tmp_path, capsys):
     assert main([*argv, "--baud", "5000000"]) == 2
     assert "baud 5000000 too fast for a 12 MHz clock" in capsys.readouterr().err
     assert main([*argv, "--design", "training"]) == 2
-    assert "only 'inference'" in capsys.readouterr().err
+    assert "icebreaker carries no training system" in capsys.readouterr().err
     assert main([*argv, "--clock-mhz", "24"]) == 2
     assert "a PLL is built for ECP5 boards only" in capsys.readouterr().err
     ulx = ["fpga", "build", "--board", "ulx3s-85f", "-o", str(tmp_path)]
     assert main([*ulx, "--clock-mhz", "500"]) == 2
     assert "outside the EHXPLLL range" in capsys.readouterr().err
+    assert main([*ulx, "--design", "training", "--array", "pins"]) == 2
+    assert "only 'emulator' is built so far" in capsys.readouterr().err
+    assert main([*ulx, "--design", "training", "--write-code", "4"]) == 2
+    assert "code must be an int in [1, 3]" in capsys.readouterr().err
+    assert main([*ulx, "--hidden", "32"]) == 2
+    assert "options of --design training" in capsys.readouterr().err
     (tmp_path / "old").write_text("x")
     assert main(argv) == 2
     assert "not empty" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [tmp_path / "old"]  # nothing built
 
 
-def _build(name, tmp_path):
+def _build(name, tmp_path, *options):
     out = tmp_path / name
-    assert main(["fpga", "build", "--board", name, "-o", str(out)]) == 0
+    assert main(["fpga", "build", "--board", name, "-o", str(out), *options]) == 0
     rec = json.loads((out / "build.json").read_text())
     assert rec["ok"] and rec["timing_met"]
     assert (out / rec["bitstream"]).stat().st_size > 100_000
@@ -176,6 +182,15 @@ def test_ulx3s_bitstream(tmp_path):
     # Layers 0 and 1 weights in block RAM: words of PE x SIMD bits over 36-bit-wide DP16KD.
     hidden = board("ulx3s-85f").engine.layers[:2]
     assert rec["utilization"]["DP16KD"]["used"] >= sum(-(-f.weight_width // 36) for f in hidden)
+
+
+@pytest.mark.slow
+def test_ulx3s_training_bitstream(tmp_path):
+    """The 784-16-10 training system with two emulated arrays on the ECP5-85F at 25 MHz."""
+    rec = _build("ulx3s-85f", tmp_path, "--design", "training")
+    info = rec["design_info"]
+    assert (info["network"], info["arrays"], info["write_code"]) == ("784-16-10", "emulator", 2)
+    assert rec["clock_mhz"] == 25.0 and rec["synthesis"]["script_after_read"] == ""
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))

@@ -26,6 +26,12 @@ def _build(args: argparse.Namespace) -> int:
 
     board = BOARDS[args.board]
     training = args.design == "training"
+    if training and board.training_hidden is None:
+        raise UsageError(
+            f"--design training: {board.name} carries no training system (it does not fit; "
+            "see docs/fpga_prototype.md); boards with one: "
+            + ", ".join(n for n, b in BOARDS.items() if b.training_hidden)
+        )
     if training and args.config:
         raise UsageError("--config sets the inference engine; the training system takes --hidden")
     if training and args.array != "emulator":
