@@ -96,7 +96,7 @@ BOARDS: dict[str, Board] = {
         EngineConfig((784, 256, 256, 10), (8, 8, 10), (56, 32, 4), in_width=56),
         input_copy=False,
         engine_clock_hz=75e6,
-        training_hidden=16,
+        training_hidden=4,
     ),
     "icebreaker": Board(
         "icebreaker",

@@ -56,7 +56,7 @@ class BoardTraining:
 
 
 def emulated_training_system(
-    n_hidden: int = 16,
+    n_hidden: int = 4,
     card: str = "mtj_mi_stt",
     write_code: int = 2,
     seed: int = 0,
