@@ -130,6 +130,7 @@ def build_board(
     clock_hz: float | None = None,
     extra: dict | None = None,
     collision_free: bool = True,
+    nextpnr_extra: str = "",
 ) -> dict:
     """Build ``top`` (an Elaboratable) for ``board`` into ``out_dir``; return the build record.
 
@@ -138,7 +139,7 @@ def build_board(
     in the record under ``"design_info"``. ``collision_free`` applies :data:`COLLISION_FREE`
     (only for designs whose memories are never read and written at one address in one cycle,
     as the inference engine's; the training engine's read-modify-write memories keep Yosys'
-    collision logic).
+    collision logic). ``nextpnr_extra`` is appended to nextpnr's options (recorded).
 
     Files in ``out_dir``: ``top.bit`` (ECP5) or ``top.bin`` (iCE40), the tool scripts and logs,
     ``report.json`` (nextpnr) and ``build.json`` (the returned record).
@@ -155,7 +156,7 @@ def build_board(
     platform = board.platform()
     env = toolchain_env()
     os.environ.update(env)  # Amaranth's plan.execute_local reads the tools from the environment
-    nextpnr_opts = "--report report.json"
+    nextpnr_opts = ("--report report.json " + nextpnr_extra).strip()
     synth_opts = "-dsp" if board.family == "ice40" else ""
     t0 = time.monotonic()
     cpu0 = _children_cpu_s()
@@ -177,6 +178,7 @@ def build_board(
         "board_clock_mhz": board.clock_hz / 1e6,
         "tools": tool_versions(board),
         "synthesis": {"script_after_read": after_read, "synth_opts": synth_opts},
+        "nextpnr_opts": nextpnr_opts,
     }
     if extra:
         record["design_info"] = extra

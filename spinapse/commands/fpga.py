@@ -1,11 +1,14 @@
-"""``spinapse fpga build``: a bitstream of the inference prototype for a board.
+"""``spinapse fpga build``: a bitstream of the inference or the training prototype for a board.
 
-Elaborates the board top (:mod:`spinapse.boards.inference_top`: engine, host link, UART) for
-``--board`` and builds it with YoWASP Yosys and nextpnr from PyPI (:mod:`spinapse.boards.build`).
-Writes the bitstream, the tool logs and ``build.json`` (utilisation, Fmax per clock from
-nextpnr's report, board clock, timing verdict, tool versions, build time) into ``--out``; exits
-with an error when a tool fails or timing is not met at the board clock. The first YoWASP run on
-a machine compiles the WebAssembly tools (minutes, cached in ``~/.cache/YoWASP``).
+Elaborates the board top (:mod:`spinapse.boards.inference_top`: engine, host link, UART; or
+:mod:`spinapse.boards.training_top`: training engine, two device-calibrated synapse emulators,
+host link, UART) for ``--board`` and builds it with YoWASP Yosys and nextpnr from PyPI
+(:mod:`spinapse.boards.build`). The engine clock is the board's default (the ULX3S: 75 MHz from
+the ECP5 PLL) or ``--clock-mhz``. Writes the bitstream, the tool logs and ``build.json``
+(utilisation, Fmax per clock from nextpnr's report, clocks, timing verdict, tool versions, wall
+and tool CPU time) into ``--out``; exits with an error when a tool fails or timing is not met at
+the engine clock. The first YoWASP run on a machine compiles the WebAssembly tools (minutes,
+cached in ``~/.cache/YoWASP``).
 """
 
 from __future__ import annotations
@@ -97,7 +100,15 @@ def _build(args: argparse.Namespace) -> int:
     )
     try:
         rec = build_board(
-            board, top, out, args.design, clock_hz, extra, collision_free=not training
+            board,
+            top,
+            out,
+            args.design,
+            clock_hz,
+            extra,
+            collision_free=not training,
+            # router2 for the training system's 30 k LUTs of LUT-RAM read multiplexers
+            nextpnr_extra="--router router2" if training else "",
         )
     except BuildError as exc:
         raise UsageError(str(exc)) from None
