@@ -97,7 +97,7 @@ BOARDS: dict[str, Board] = {
         input_copy=False,
         engine_clock_hz=75e6,
         training_hidden=4,
-        training_clock_hz=25e6 * 2 / 3,
+        training_clock_hz=12.5e6,
     ),
     "icebreaker": Board(
         "icebreaker",

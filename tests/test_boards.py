@@ -186,13 +186,13 @@ def test_ulx3s_bitstream(tmp_path):
 
 @pytest.mark.slow
 def test_ulx3s_training_bitstream(tmp_path):
-    """The 784-4-10 training system with two emulated arrays on the ECP5-85F at 16.7 MHz from the
-    PLL (its placement estimate at 25 MHz was 19.2 MHz; 784-16-10 needs 3.5x the LUT RAM of the
-    85F: docs/fpga_prototype.md)."""
+    """The 784-4-10 training system with two emulated arrays on the ECP5-85F at 12.5 MHz from the
+    PLL (at 16.7 MHz it routed at 15.4 MHz; 784-16-10 needs 3.5x the LUT RAM of the 85F:
+    docs/fpga_prototype.md)."""
     rec = _build("ulx3s-85f", tmp_path, "--design", "training")
     info = rec["design_info"]
     assert (info["network"], info["arrays"], info["write_code"]) == ("784-4-10", "emulator", 2)
-    assert rec["clock_mhz"] == pytest.approx(50 / 3) and rec["synthesis"]["script_after_read"] == ""
+    assert rec["clock_mhz"] == 12.5 and rec["synthesis"]["script_after_read"] == ""
     assert rec["utilization"]["EHXPLLL"]["used"] == 1
 
 
