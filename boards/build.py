@@ -4,8 +4,9 @@
 build script with the YoWASP tools, and writes ``build.json`` beside the bitstream: utilisation
 per cell type and Fmax per clock from nextpnr's ``--report`` JSON, the board clock, whether
 timing is met, the tool versions, and the wall time and tool CPU time of the build. nextpnr
-stops with an error when timing is not met at the board clock (the clock constraint comes from
-the platform); the build then fails and no bitstream is written.
+stops with an error when timing is not met at a clock's constraint (the board clock's comes from
+the platform, a PLL output's is derived from it by nextpnr); the build then fails and no
+bitstream is written.
 
 Synthesis options: ``setparam -set COLLISION_X_MASK 1 t:$memrd_v2`` after reading the design
 removes Yosys' read-during-write collision logic around the block RAMs. That is safe here
@@ -83,7 +84,8 @@ def build_report(report: dict, clock_hz: float) -> dict:
 
     Returns ``{"utilization": {bel: {"used", "available"}}, "fmax_mhz": {clock: achieved},
     "constraint_mhz": {clock: constraint}, "timing_met": bool}``; ``timing_met`` is true when
-    every clock's achieved Fmax is at least ``clock_hz``.
+    every clock's achieved Fmax is at least its constraint and some clock was constrained at
+    ``clock_hz`` (Hz, the engine clock) or above.
     """
     util = {
         bel: {"used": int(v["used"]), "available": int(v["available"])}
@@ -92,7 +94,11 @@ def build_report(report: dict, clock_hz: float) -> dict:
     }
     fmax = {clk: float(v["achieved"]) for clk, v in report.get("fmax", {}).items()}
     constraint = {clk: float(v["constraint"]) for clk, v in report.get("fmax", {}).items()}
-    met = bool(fmax) and all(f * 1e6 >= clock_hz for f in fmax.values())
+    met = (
+        bool(fmax)
+        and all(fmax[clk] >= constraint[clk] for clk in fmax)
+        and max(constraint.values()) * 1e6 >= clock_hz * (1 - 1e-6)
+    )
     return {
         "utilization": util,
         "fmax_mhz": fmax,
@@ -116,8 +122,24 @@ def synthesis_cells(report_text: str) -> dict[str, int]:
     return {"flip_flops": flops, "luts": luts, "cells": cells}
 
 
-def build_board(board: Board, top, out_dir: str | os.PathLike[str], design: str) -> dict:
+def build_board(
+    board: Board,
+    top,
+    out_dir: str | os.PathLike[str],
+    design: str,
+    clock_hz: float | None = None,
+    extra: dict | None = None,
+    collision_free: bool = True,
+    nextpnr_extra: str = "",
+) -> dict:
     """Build ``top`` (an Elaboratable) for ``board`` into ``out_dir``; return the build record.
+
+    ``clock_hz`` is the clock ``top`` runs its logic at (default the board oscillator; a PLL
+    inside ``top`` makes any other): timing must be met there. ``extra`` (JSON-ready) is stored
+    in the record under ``"design_info"``. ``collision_free`` applies :data:`COLLISION_FREE`
+    (only for designs whose memories are never read and written at one address in one cycle,
+    as the inference engine's; the training engine's read-modify-write memories keep Yosys'
+    collision logic). ``nextpnr_extra`` is appended to nextpnr's options (recorded).
 
     Files in ``out_dir``: ``top.bit`` (ECP5) or ``top.bin`` (iCE40), the tool scripts and logs,
     ``report.json`` (nextpnr) and ``build.json`` (the returned record).
@@ -125,24 +147,26 @@ def build_board(board: Board, top, out_dir: str | os.PathLike[str], design: str)
     Raises
     ------
     BuildError
-        If a tool fails, including nextpnr on a timing miss at the board clock; ``build.json``
+        If a tool fails, including nextpnr on a timing miss at ``clock_hz``; ``build.json``
         is then written with ``"ok": false`` and the end of the log.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    clock_hz = board.clock_hz if clock_hz is None else float(clock_hz)
     platform = board.platform()
     env = toolchain_env()
     os.environ.update(env)  # Amaranth's plan.execute_local reads the tools from the environment
-    nextpnr_opts = "--report report.json"
+    nextpnr_opts = ("--report report.json " + nextpnr_extra).strip()
     synth_opts = "-dsp" if board.family == "ice40" else ""
     t0 = time.monotonic()
     cpu0 = _children_cpu_s()
+    after_read = COLLISION_FREE if collision_free else ""
     plan = platform.build(
         top,
         name="top",
         build_dir=str(out),
         do_build=False,
-        script_after_read=COLLISION_FREE,
+        script_after_read=after_read,
         synth_opts=synth_opts,
         nextpnr_opts=nextpnr_opts,
     )
@@ -150,10 +174,14 @@ def build_board(board: Board, top, out_dir: str | os.PathLike[str], design: str)
         "board": board.name,
         "design": design,
         "device": f"{platform.device}-{platform.package}",
-        "clock_mhz": board.clock_hz / 1e6,
+        "clock_mhz": clock_hz / 1e6,
+        "board_clock_mhz": board.clock_hz / 1e6,
         "tools": tool_versions(board),
-        "synthesis": {"script_after_read": COLLISION_FREE, "synth_opts": synth_opts},
+        "synthesis": {"script_after_read": after_read, "synth_opts": synth_opts},
+        "nextpnr_opts": nextpnr_opts,
     }
+    if extra:
+        record["design_info"] = extra
     ok, error = True, ""
     try:
         plan.execute_local(str(out))
@@ -165,7 +193,7 @@ def build_board(board: Board, top, out_dir: str | os.PathLike[str], design: str)
     record["tool_cpu_s"] = round(_children_cpu_s() - cpu0, 1)
     report_path = out / "report.json"
     if report_path.is_file():
-        record.update(build_report(json.loads(report_path.read_text()), board.clock_hz))
+        record.update(build_report(json.loads(report_path.read_text()), clock_hz))
     rpt = out / "top.rpt"
     if rpt.is_file():
         record["synthesis_cells"] = synthesis_cells(rpt.read_text(errors="replace"))

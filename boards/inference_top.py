@@ -1,14 +1,17 @@
 """Board top of the inference prototype: the UART inference system on the board's pins.
 
-The platform's default clock (no PLL) clocks everything; the UART is the board's USB serial port
-(``uart`` resource 0 of ``amaranth-boards``); LED 0 shows the engine's ``busy``.
+The platform's default clock clocks everything, or, with ``pll``, the ECP5 PLL's output made
+from it (:mod:`spinapse.boards.pll`); the UART is the board's USB serial port (``uart`` resource
+0 of ``amaranth-boards``), its bit time counted in cycles of that clock; LED 0 shows the
+engine's ``busy``.
 """
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module
+from amaranth import ClockDomain, Elaboratable, Module
 from amaranth.lib import io
 
+from spinapse.boards.pll import Ecp5PllDomain, PllParams
 from spinapse.rtl.folding import EngineConfig
 from spinapse.rtl.uart import uart_divisor
 from spinapse.rtl.uart_engine import UartInferenceSystem
@@ -25,6 +28,9 @@ class InferenceTop(Elaboratable):
         UART speed in bit/s; with the board clock it must give a divisor >= 4 within 2 %.
     input_copy : bool
         See :class:`~spinapse.rtl.inference_engine.InferenceEngine`.
+    pll : PllParams, optional
+        Clock the design from an ECP5 EHXPLLL with these dividers (its input the platform's
+        default clock); default: the default clock itself.
 
     Raises
     ------
@@ -33,14 +39,26 @@ class InferenceTop(Elaboratable):
         cannot make ``baud``.
     """
 
-    def __init__(self, config: EngineConfig, baud: int = 115200, input_copy: bool = True) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        baud: int = 115200,
+        input_copy: bool = True,
+        pll: PllParams | None = None,
+    ) -> None:
         self.config = config
         self.baud = baud
         self.input_copy = input_copy
+        self.pll = pll
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        divisor = uart_divisor(platform.default_clk_frequency, self.baud)
+        clock_hz = platform.default_clk_frequency
+        if self.pll is not None:
+            m.domains.sync = ClockDomain("sync")
+            m.submodules.clock = Ecp5PllDomain(self.pll)
+            clock_hz = self.pll.f_out_hz
+        divisor = uart_divisor(clock_hz, self.baud)
         m.submodules.system = system = UartInferenceSystem(self.config, divisor, self.input_copy)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)

@@ -1,10 +1,13 @@
 """The boards spinapse builds for, and the engine each one carries by default.
 
-A :class:`Board` names an ``amaranth-boards`` platform, its clock and its default engine
-configuration. The defaults are the largest engines measured to fit and meet timing at the
-board clock (README, "FPGA prototype"): the ULX3S-85F (ECP5 LFE5U-85F, 25 MHz) carries the
-784-256-256-10 benchmark network; the iCEBreaker (iCE40UP5K, 12 MHz, 5280 LCs, 30 block RAMs)
-a 784-32-10 network with its image in block RAM (``input_copy=False``).
+A :class:`Board` names an ``amaranth-boards`` platform, its clock, the engine clock and its
+default engine configuration (measured builds: docs/fpga_prototype.md). The ULX3S-85F (ECP5
+LFE5U-85F, 25 MHz oscillator) carries the 784-256-256-10 benchmark network at 75 MHz from the
+PLL, folded to PE (8, 8, 10) x SIMD (56, 32, 4), 454 cycles per image: the UART (about 116
+images/s at 115200 baud) bounds the board, not the engine, so the folding is chosen for a short
+build and a high clock (the 3136-bit weight words of PE 32 x SIMD 98 took over an hour to
+route). The iCEBreaker (iCE40UP5K, 12 MHz, 5280 LCs, 30 block RAMs) carries a 784-32-10 network.
+Both keep the image in block RAM (``input_copy=False``).
 """
 
 from __future__ import annotations
@@ -25,14 +28,23 @@ class Board:
     family : str
         ``"ecp5"`` or ``"ice40"`` (selects the nextpnr and the packer).
     clock_hz : float
-        Board oscillator, the engine's clock (no PLL): the build fails if nextpnr's Fmax is
-        below it.
+        Board oscillator, Hz.
     engine : EngineConfig
         Default inference engine (``in_width`` a multiple of 8: whole UART bytes per beat).
     input_copy : bool
         Image in registers (True) or in a memory read fold by fold (False, needs ``in_width ==
         SIMD_0``; see :class:`~spinapse.rtl.inference_engine.InferenceEngine`): False saves
-        ``2 N_in`` flip-flops, which the iCE40UP5K needs.
+        ``2 N_in`` flip-flops and the wide image multiplexer.
+    engine_clock_hz : float, optional
+        Default engine clock, Hz, made by the PLL from ``clock_hz`` (ECP5 only); ``None``: the
+        oscillator itself. The build fails if nextpnr's Fmax is below the clock used.
+    training_hidden : int, optional
+        Hidden neurons of the default training system ``784-H-10``; ``None``: the board carries
+        no training system (the iCE40UP5K has no distributed RAM, so the training engine's
+        asynchronously read row memories would be flip-flops: 784 x 16 x 23 bits for H = 16,
+        against 5280 logic cells).
+    training_clock_hz : float, optional
+        Clock of the training system (``None``: the oscillator).
     """
 
     name: str
@@ -40,6 +52,30 @@ class Board:
     clock_hz: float
     engine: EngineConfig
     input_copy: bool = True
+    engine_clock_hz: float | None = None
+    training_hidden: int | None = None
+    training_clock_hz: float | None = None
+
+    def pll(self, engine_clock_hz: float | None):
+        """PLL dividers making ``engine_clock_hz`` from the oscillator, or ``None`` when the
+        oscillator itself is the engine clock (``engine_clock_hz`` ``None`` or equal to it).
+
+        Raises
+        ------
+        ValueError
+            If a PLL is needed on a board without one here (iCE40), or the frequency cannot be
+            made (see :func:`~spinapse.boards.pll.ecp5_pll_params`).
+        """
+        if engine_clock_hz is None or abs(engine_clock_hz - self.clock_hz) < 1.0:
+            return None
+        if self.family != "ecp5":
+            raise ValueError(
+                f"engine clock {engine_clock_hz / 1e6:g} MHz: {self.name} runs at its "
+                f"{self.clock_hz / 1e6:g} MHz oscillator (a PLL is built for ECP5 boards only)"
+            )
+        from spinapse.boards.pll import ecp5_pll_params
+
+        return ecp5_pll_params(self.clock_hz, engine_clock_hz)
 
     def platform(self):
         """A fresh ``amaranth-boards`` platform object of this board."""
@@ -57,7 +93,11 @@ BOARDS: dict[str, Board] = {
         "ulx3s-85f",
         "ecp5",
         25e6,
-        EngineConfig((784, 256, 256, 10), (32, 16, 10), (98, 64, 4), in_width=8),
+        EngineConfig((784, 256, 256, 10), (8, 8, 10), (56, 32, 4), in_width=56),
+        input_copy=False,
+        engine_clock_hz=75e6,
+        training_hidden=4,
+        training_clock_hz=12.5e6,
     ),
     "icebreaker": Board(
         "icebreaker",

@@ -30,9 +30,10 @@ TOPLEVEL = "inference_engine"
 class _RegisteredReset(wiring.Component):
     """The engine with its synchronous reset taken from a register of ``rst`` (one cycle later)."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, input_copy: bool = True) -> None:
         self.config = config
-        super().__init__(_engine_signature(config))
+        self.input_copy = input_copy
+        super().__init__(_engine_signature(config, input_copy))
 
     def elaborate(self, platform):
         m = Module()
@@ -40,7 +41,9 @@ class _RegisteredReset(wiring.Component):
         rst_q = Signal(init=1, reset_less=True)
         m.d.sync += rst_q.eq(ResetSignal("sync"))
         m.d.comb += [engine_domain.clk.eq(ClockSignal("sync")), engine_domain.rst.eq(rst_q)]
-        m.submodules.engine = engine = DomainRenamer("engine")(InferenceEngine(self.config))
+        m.submodules.engine = engine = DomainRenamer("engine")(
+            InferenceEngine(self.config, self.input_copy)
+        )
         _connect_ports(m, self, engine)
         return m
 
@@ -57,13 +60,14 @@ class _PortsOnlyTop(wiring.Component):
     would be evaluated three times per cycle. The engine itself is untouched.
     """
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, input_copy: bool = True) -> None:
         self.config = config
-        super().__init__(_engine_signature(config))
+        self.input_copy = input_copy
+        super().__init__(_engine_signature(config, input_copy))
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.shell = shell = _RegisteredReset(self.config)
+        m.submodules.shell = shell = _RegisteredReset(self.config, self.input_copy)
         _connect_ports(m, self, shell)
         return m
 
@@ -75,16 +79,17 @@ def _connect_ports(m: Module, outer: wiring.Component, inner: wiring.Component) 
     m.d.comb += outer.busy.eq(inner.busy)
 
 
-def _engine_signature(config: EngineConfig) -> wiring.Signature:
-    engine = InferenceEngine(config)
+def _engine_signature(config: EngineConfig, input_copy: bool = True) -> wiring.Signature:
+    engine = InferenceEngine(config, input_copy)
     Fragment.get(engine, None)  # elaborated once so Amaranth does not warn it went unused
     return engine.signature
 
 
-def engine_verilog(config: EngineConfig) -> str:
+def engine_verilog(config: EngineConfig, input_copy: bool = True) -> str:
     """Verilog of the engine of ``config`` for co-simulation: top module ``inference_engine``
-    with the engine's ports, the engine itself one level down (see :class:`_PortsOnlyTop`)."""
-    return convert(_PortsOnlyTop(config), TOPLEVEL)
+    with the engine's ports, the engine itself one level down (see :class:`_PortsOnlyTop`);
+    ``input_copy`` as :class:`~spinapse.rtl.inference_engine.InferenceEngine`."""
+    return convert(_PortsOnlyTop(config, input_copy), TOPLEVEL)
 
 
 def run_engine_cosim(
@@ -93,6 +98,7 @@ def run_engine_cosim(
     backpressure: float = 0.0,
     tag: str = "",
     cxx_opt: str | None = None,
+    input_copy: bool = True,
 ) -> dict:
     """Run the engine on Verilator for each ``(model, image bits uint8 [B, N_in])`` phase.
 
@@ -110,6 +116,9 @@ def run_engine_cosim(
         Added to the case file name (letters, digits, ``-_``).
     cxx_opt : str, optional
         C++ optimisation of the Verilator model (see :func:`run_cocotb`).
+    input_copy : bool
+        False: the engine with its image memory (see
+        :class:`~spinapse.rtl.inference_engine.InferenceEngine`; needs ``in_width == SIMD_0``).
 
     Returns
     -------
@@ -135,7 +144,7 @@ def run_engine_cosim(
                 "expected": list(zip(cls.tolist(), scores.tolist())),
             }
         )
-    name = f"engine_{config.name()}"
+    name = f"engine_{config.name()}" + ("" if input_copy else "_imem")
     case_dir = sim_build_root() / "cases" / name
     case_file = case_dir / f"case{tag}.json"
     out_file = case_dir / f"out{tag}.json"
@@ -143,7 +152,7 @@ def run_engine_cosim(
     out_file.unlink(missing_ok=True)
     run_cocotb(
         name=name,
-        verilog=engine_verilog(config),
+        verilog=engine_verilog(config, input_copy),
         toplevel=TOPLEVEL,
         test_module="spinapse.cosim.tb_inference_engine",
         extra_env={"SPINAPSE_TB_CASE": str(case_file), "SPINAPSE_TB_OUT": str(out_file)},

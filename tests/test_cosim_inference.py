@@ -99,6 +99,23 @@ def test_784_256_256_10_default_bit_exact_and_cycles():
     assert out["cycles_per_image"] <= 1.25 * config.ideal_cycles
 
 
+@pytest.mark.slow
+def test_ulx3s_board_engine_bit_exact():
+    """The ULX3S board's engine as built (784-256-256-10, PE 8/8/10, SIMD 56/32/4, image memory):
+    2000 digits bit-exact, and its cycles per image: layer 0's 14 x 32 folds + 6, plus the
+    14 beats of the next image, which wait for layer 0's run to end."""
+    from spinapse.boards.targets import board
+
+    b = board("ulx3s-85f")
+    case = trained_digit_case((256, 256), epochs=5, seed=0)
+    out = run_engine_cosim(
+        b.engine, [(case.integer, case.test_bits)], input_copy=b.input_copy, tag="_board"
+    )
+    assert out["checked"] == 2000 and out["mismatches"] == []
+    print("cycles per image", out["cycles_per_image"])
+    assert out["cycles_per_image"] == 448 + 6 + 14
+
+
 def test_checker_reports_a_wrong_score(tmp_path):
     """The testbench is not vacuous: one expected score off by one fails the run, naming it."""
     config = EngineConfig((64, 16, 4), (4, 2), (16, 8), in_width=32)
