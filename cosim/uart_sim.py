@@ -72,8 +72,8 @@ def build_uart_training_sim(
         Clock cycles per UART bit.
     mode : str
         ``"digital"``: ``W_h`` in the engine, seeded binary arrays
-        (:func:`~spinapse.rtl.uart_training.digital_arrays`); ``"device"``: the hidden state in
-        :func:`~spinapse.rtl.uart_training.hidden_state_arrays`, initialised to ``init_wh``.
+        (:func:`~spinapse.rtl.training_system.digital_arrays`); ``"device"``: the hidden state in
+        :func:`~spinapse.rtl.training_system.hidden_state_arrays`, initialised to ``init_wh``.
 
     The build directory is ``<sim_build>/uart_training_<widths>_<key>``, the key a digest of
     the parameters, the RTL sources and the harness: an unchanged system is neither converted
@@ -86,12 +86,8 @@ def build_uart_training_sim(
     """
     import numpy as np
 
-    from spinapse.rtl.uart_training import (
-        UartTrainingSystem,
-        digital_arrays,
-        hidden_state_arrays,
-        model_id,
-    )
+    from spinapse.rtl.training_system import digital_arrays, hidden_state_arrays
+    from spinapse.rtl.uart_training import UartTrainingSystem, model_id
 
     if mode not in ("digital", "device"):
         raise ValueError(f"mode must be 'digital' or 'device', got {mode!r}")

@@ -27,6 +27,61 @@ def _row_word(bits) -> int:
     return sum(1 << k for k, b in enumerate(bits) if b)
 
 
+def digital_arrays(rule, init_wh, seeds) -> list[StochasticSynapseArray]:
+    """The binary arrays of a digital-mode system, one per weight layer: seeded stochastic
+    writes (run-time ``p_success`` in 1/256; 256 is the ideal array), ``W_b`` initialised to
+    ``init_wh >= 0``.
+
+    Parameters
+    ----------
+    rule : IntegerRule
+    init_wh : sequence of ``L`` array-like of int
+        Initial ``W_h`` of each layer, ``[rows, lanes]`` of :func:`layer_shapes`.
+    seeds : sequence of ``L`` sequences of int
+        Lane seeds (``golden.integer_model.array_models.lane_seeds``) of each layer.
+    """
+    return [
+        StochasticSynapseArray(
+            rows,
+            lanes,
+            rule.code_bits,
+            seeds[k],
+            init=[_row_word(int(w) >= 0 for w in row) for row in init_wh[k]],
+        )
+        for k, (rows, lanes) in enumerate(layer_shapes(rule))
+    ]
+
+
+def hidden_state_arrays(rule, init_wh, seeds, tables=None) -> list[HiddenStateSynapseArray]:
+    """The arrays of a device-mode system, one per weight layer: the hidden state ``h`` in the
+    array, gate pulses applied with the f_meta probability of the layer's table, ``W_b = h >= 0``.
+
+    Parameters
+    ----------
+    rule : IntegerRule
+    init_wh : sequence of ``L`` array-like of int
+        Initial hidden states of each layer, ``[rows, lanes]`` of :func:`layer_shapes`.
+    seeds : sequence of ``L`` sequences of int
+        Lane seeds of each layer (``lane_seeds``).
+    tables : sequence of ``L`` sequences of int, optional
+        f_meta table of each layer (default ``rule.tables()``).
+    """
+    tables = rule.tables() if tables is None else tables
+    return [
+        HiddenStateSynapseArray(
+            rows,
+            lanes,
+            rule.code_bits,
+            rule.wh_bits,
+            tables[k],
+            rule.index_shift,
+            seeds[k],
+            [[int(v) for v in row] for row in init_wh[k]],
+        )
+        for k, (rows, lanes) in enumerate(layer_shapes(rule))
+    ]
+
+
 class TrainingSystem(wiring.Component):
     """Training engine plus one array per weight layer (``L = n_hidden_layers + 1``).
 
@@ -73,31 +128,10 @@ class TrainingSystem(wiring.Component):
                 raise ValueError(f"{name} must hold {len(shapes)} layers, got {len(value)}")
         if mode == "digital":
             self.engine = TrainingEngine(rule, mode, tables, init_wh)
-            self.arrays = [
-                StochasticSynapseArray(
-                    rows,
-                    lanes,
-                    rule.code_bits,
-                    seeds[k],
-                    init=[_row_word(w >= 0 for w in row) for row in init_wh[k]],
-                )
-                for k, (rows, lanes) in enumerate(shapes)
-            ]
+            self.arrays = digital_arrays(rule, init_wh, seeds)
         else:
             self.engine = TrainingEngine(rule, mode, tables)
-            self.arrays = [
-                HiddenStateSynapseArray(
-                    rows,
-                    lanes,
-                    rule.code_bits,
-                    rule.wh_bits,
-                    tables[k],
-                    rule.index_shift,
-                    seeds[k],
-                    init_wh[k],
-                )
-                for k, (rows, lanes) in enumerate(shapes)
-            ]
+            self.arrays = hidden_state_arrays(rule, init_wh, seeds, tables)
         members = host_members(rule)
         if mode == "digital":
             members["p_success"] = In(9)

@@ -4,8 +4,10 @@
 :class:`~spinapse.rtl.training_link.TrainingHostLink` (protocol version 2),
 :class:`~spinapse.rtl.training_engine.TrainingEngine` (784-H-10, batch 1) and the two synapse
 arrays it is given (components passed in: the seeded stochastic/ideal binary arrays of
-:func:`digital_arrays`, :class:`~spinapse.rtl.emulated_array.EmulatedSynapseArray`, the
-hidden-state arrays, or :class:`~spinapse.rtl.pin_array.PinSynapseArray` on a board's pins).
+:func:`~spinapse.rtl.training_system.digital_arrays`,
+:class:`~spinapse.rtl.emulated_array.EmulatedSynapseArray`, the hidden-state arrays of
+:func:`~spinapse.rtl.training_system.hidden_state_arrays`, or
+:class:`~spinapse.rtl.pin_array.PinSynapseArray` on a board's pins).
 Its only ports are the two serial lines and ``busy``, like
 :class:`~spinapse.rtl.uart_engine.UartInferenceSystem`.
 
@@ -25,7 +27,6 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spinapse.rtl.stochastic_array import StochasticSynapseArray
 from spinapse.rtl.training_engine import TrainingEngine
 from spinapse.rtl.training_link import TrainingHostLink
 from spinapse.rtl.uart import UartRx, UartTx, check_divisor
@@ -41,68 +42,6 @@ def model_id(rule, mode: str, init_wh, init_bits=None) -> int:
         crc = zlib.crc32(np.ascontiguousarray(np.asarray(w, dtype=np.int64)).tobytes(), crc)
         crc = zlib.crc32(np.packbits(np.asarray(b, dtype=bool)).tobytes(), crc)
     return crc & 0xFFFFFFFF
-
-
-def _row_word(bits) -> int:
-    return sum(1 << k for k, b in enumerate(bits) if b)
-
-
-def digital_arrays(rule, init_wh, seeds) -> list[StochasticSynapseArray]:
-    """The two binary arrays of a digital-mode system: seeded stochastic writes (run-time
-    ``p_success``; 256 is the ideal array), ``W_b`` initialised to ``init_wh >= 0``.
-
-    Parameters
-    ----------
-    rule : IntegerRule
-    init_wh : pair of array-like of int
-        ``[n_in, n_hidden]`` and ``[n_hidden, n_out]``.
-    seeds : pair of sequence of int
-        Lane seeds (``golden.integer_model.array_models.lane_seeds``) of each layer.
-    """
-    shapes = [(rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out)]
-    return [
-        StochasticSynapseArray(
-            rows,
-            lanes,
-            rule.code_bits,
-            seeds[k],
-            init=[_row_word(np.asarray(r) >= 0) for r in init_wh[k]],
-        )
-        for k, (rows, lanes) in enumerate(shapes)
-    ]
-
-
-def hidden_state_arrays(rule, init_wh, seeds) -> list:
-    """The two arrays of a device-mode system: :class:`~spinapse.rtl.hidden_state_array.
-    HiddenStateSynapseArray` (the hidden state ``h`` in the array, gate pulses applied with the
-    f_meta probability of ``rule.tables()``, ``W_b = h >= 0``), ``h`` initialised to
-    ``init_wh``.
-
-    Parameters
-    ----------
-    rule : IntegerRule
-    init_wh : pair of array-like of int
-        ``[n_in, n_hidden]`` and ``[n_hidden, n_out]`` initial hidden states.
-    seeds : pair of sequence of int
-        Lane seeds of each layer (``lane_seeds``).
-    """
-    from spinapse.rtl.hidden_state_array import HiddenStateSynapseArray
-
-    shapes = [(rule.n_in, rule.n_hidden), (rule.n_hidden, rule.n_out)]
-    tables = rule.tables()
-    return [
-        HiddenStateSynapseArray(
-            rows,
-            lanes,
-            rule.code_bits,
-            rule.wh_bits,
-            tables[k],
-            rule.index_shift,
-            seeds[k],
-            [[int(v) for v in r] for r in np.asarray(init_wh[k])],
-        )
-        for k, (rows, lanes) in enumerate(shapes)
-    ]
 
 
 class UartTrainingSystem(wiring.Component):

@@ -17,7 +17,8 @@ from spinapse.cosim.runner import run_cocotb
 from spinapse.cosim.tb_uart_link import write_link_case
 from spinapse.golden.integer_model.array_models import BinaryArrayModel, lane_seeds
 from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, initial_w_h
-from spinapse.rtl.uart_training import UartTrainingSystem, digital_arrays, model_id
+from spinapse.rtl.training_system import digital_arrays
+from spinapse.rtl.uart_training import UartTrainingSystem, model_id
 from spinapse.rtl.verilog import convert
 
 RULE = dataclasses.replace(IntegerRule(), n_in=64, n_hidden=8, n_out=4, dead_zone=0, lr_shift=1)
