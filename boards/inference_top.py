@@ -8,10 +8,10 @@ engine's ``busy``.
 
 from __future__ import annotations
 
-from amaranth import ClockDomain, Elaboratable, Module
-from amaranth.lib import io
+from amaranth import Elaboratable, Module
 
-from spinapse.boards.pll import Ecp5PllDomain, PllParams
+from spinapse.boards.pll import PllParams
+from spinapse.boards.uart_board import engine_clock, wire_uart_system
 from spinapse.rtl.folding import EngineConfig
 from spinapse.rtl.uart import uart_divisor
 from spinapse.rtl.uart_engine import UartInferenceSystem
@@ -53,16 +53,8 @@ class InferenceTop(Elaboratable):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        clock_hz = platform.default_clk_frequency
-        if self.pll is not None:
-            m.domains.sync = ClockDomain("sync")
-            m.submodules.clock = Ecp5PllDomain(self.pll)
-            clock_hz = self.pll.f_out_hz
+        clock_hz = engine_clock(m, platform, self.pll)
         divisor = uart_divisor(clock_hz, self.baud)
         m.submodules.system = system = UartInferenceSystem(self.config, divisor, self.input_copy)
-        uart = platform.request("uart", 0, dir="-")
-        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
-        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
-        m.submodules.led_buffer = led = io.Buffer("o", platform.request("led", 0, dir="-"))
-        m.d.comb += [system.rx.eq(rx.i), tx.o.eq(system.tx), led.o.eq(system.busy)]
+        wire_uart_system(m, platform, system)
         return m
