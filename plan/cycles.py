@@ -4,9 +4,9 @@ Training engine (:class:`spinapse.rtl.training_engine.TrainingEngine`, batch 1),
 its state machine with an array that answers a ``READ`` in the next cycle (the ideal, stochastic
 and hidden-state arrays of ``rtl/``), from the ``start`` cycle to the ``done`` cycle inclusive:
 
-- forward (``train = 0``): ``sum_l (R_l + 2) + 1`` cycles, ``R_l`` the rows (inputs) of layer
-  ``l``: one ``READ`` per row back to back, one cycle to close each layer, one ``DONE``. For the
-  two-layer engine: ``n_in + n_hidden + 5``.
+- forward (``train = 0``): ``sum_l (R_l + 2) + 2`` cycles, ``R_l`` the rows (inputs) of layer
+  ``l``: one ``READ`` per row back to back, one cycle to close each layer, one for the output
+  layer's registered argmax, one ``DONE``. For the two-layer engine: ``n_in + n_hidden + 6``.
 - training step: forward ``+ 1`` (backward) ``+ sum_l R_l * c_row``; ``c_row = 4`` in digital
   mode (start, read, sense, done) plus 3 per write-verify attempt of a row (write, verify,
   check), ``c_row = 5`` in device mode (start, wait, calc, gate, done).
@@ -41,7 +41,7 @@ def forward_cycles(widths: Sequence[int]) -> int:
     ValueError
         If ``widths`` has fewer than 3 entries or a width < 1.
     """
-    return sum(r + 2 for r in _rows(widths)) + 1
+    return sum(r + 2 for r in _rows(widths)) + 2
 
 
 def training_cycles(widths: Sequence[int], mode: str, write_attempt_rows: float = 0.0) -> float:

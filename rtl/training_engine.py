@@ -49,6 +49,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from spinapse.rtl.argmax import Argmax
 from spinapse.rtl.synapse_array import SynapseArraySignature, SynapseOp
 from spinapse.rtl.update_engine import UpdateEngine
 from spinapse.rtl.update_lane import saturate
@@ -242,6 +243,7 @@ class TrainingEngine(wiring.Component):
             for k, w in enumerate(self.delta_widths)
         ]
         s.e = [Signal(signed(self.e_bits), name=f"e_{k}") for k in range(n_out)]
+        s.c_out = [Signal(signed(THR_BITS + 1), name=f"c_out_{k}") for k in range(n_out)]
         # Sensed W_b kept for the backward pass: output layer in registers (as the 784-H-10
         # engine), each hidden-to-hidden layer in a memory (n_hidden x n_hidden bits).
         s.wb_out = Array(Signal(n_out, name=f"wb{n_layers}_{j}") for j in range(n_h))
@@ -384,20 +386,26 @@ class TrainingEngine(wiring.Component):
                 ]
                 m.next = f"FWD{k + 2}"
             else:
-                self._output_error(m, s, c)
+                # The scores are registered here and compared in OUT: the threshold subtract
+                # and the argmax are two clock periods, not one (the ECP5 critical path).
+                m.d.sync += [cr.eq(cj) for cr, cj in zip(s.c_out, c)]
+                m.next = "OUT"
+        if k == last:
+            with m.State("OUT"):
+                m.d.comb += self.busy.eq(1)
+                self._output_error(m, s, s.c_out)
                 with m.If(s.train_r):
                     m.next = "BWD"
                 with m.Else():
                     m.next = "DONE"
 
     def _output_error(self, m, s, c) -> None:
-        # Prediction: first index of the largest centred score; multi-class hinge error.
+        # Prediction: first index of the largest centred score (a balanced compare tree, lowest
+        # index on ties); multi-class hinge error.
         r, n_out = self.rule, self.rule.n_out
-        best, best_v = 0, c[0]
-        for k in range(1, n_out):
-            better = c[k] > best_v
-            best, best_v = Mux(better, k, best), Mux(better, c[k], best_v)
-        m.d.sync += self.pred.eq(best)
+        m.submodules.argmax = argmax = Argmax(n_out, THR_BITS + 1)
+        m.d.comb += [argmax.score[k].eq(c[k]) for k in range(n_out)]
+        m.d.sync += self.pred.eq(argmax.index)
         c_y = Array(c)[s.label_r]
         viol = Cat(
             *[(c[k] + (r.margin << r.thr_frac) >= c_y) & (s.label_r != k) for k in range(n_out)]

@@ -68,7 +68,9 @@ class UpdateEngine(wiring.Component):
     writes, retries, failures : Out(32)
         Counters since reset (wrap at 2**32).
     peek_row : In(range(rows)); peek_acc : Out(lanes * acc_bits); peek_wh : Out(lanes * wh_bits)
-        Host view of one row's memories (``peek_wh`` only in digital mode).
+        Host view of one row's memories (``peek_wh`` only in digital mode), valid one clock after
+        ``peek_row`` while the engine is idle: the host shares the engine's synchronous read port,
+        so each memory has one read and one write port and maps to block RAM (DP16KD on ECP5).
 
     Raises
     ------
@@ -115,15 +117,18 @@ class UpdateEngine(wiring.Component):
         ab, wb, gb = r.acc_bits, r.wh_bits, self.grad_bits
         digital = self.mode == "digital"
         m.submodules.acc_mem = acc_mem = Memory(shape=lanes * ab, depth=self.rows, init=[])
+        # One synchronous read port and one write port per memory (block RAM): the host's peek
+        # shares the read port while the engine is idle.
         acc_rd = acc_mem.read_port()
         acc_wr = acc_mem.write_port()
-        acc_peek = acc_mem.read_port(domain="comb")
         row_r = Signal(range(self.rows))
+        idle = Signal()
+        rd_addr = Signal(range(self.rows))
         m.d.comb += [
-            acc_rd.addr.eq(row_r),
+            rd_addr.eq(Mux(idle, self.peek_row, row_r)),
+            acc_rd.addr.eq(rd_addr),
             acc_wr.addr.eq(row_r),
-            acc_peek.addr.eq(self.peek_row),
-            self.peek_acc.eq(acc_peek.data),
+            self.peek_acc.eq(acc_rd.data),
         ]
         new_acc = []
         for lane in range(lanes):
@@ -146,12 +151,10 @@ class UpdateEngine(wiring.Component):
             )
             wh_rd = wh_mem.read_port()
             wh_wr = wh_mem.write_port()
-            wh_peek = wh_mem.read_port(domain="comb")
             m.d.comb += [
-                wh_rd.addr.eq(row_r),
+                wh_rd.addr.eq(rd_addr),
                 wh_wr.addr.eq(row_r),
-                wh_peek.addr.eq(self.peek_row),
-                self.peek_wh.eq(wh_peek.data),
+                self.peek_wh.eq(wh_rd.data),
             ]
             rom = fmeta_rom(self.rom_values)
             new_wh = []
@@ -177,6 +180,7 @@ class UpdateEngine(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
+                m.d.comb += idle.eq(1)
                 with m.If(self.start):
                     m.d.sync += row_r.eq(self.row)
                     m.next = "READ" if digital else "WAIT"
