@@ -36,23 +36,24 @@ def busy_cycles(rule, op: str, write_attempts: int = 0) -> int:
     """Engine busy cycles of one command, from the RTL's state machines
     (:mod:`spinapse.rtl.training_engine`, :mod:`spinapse.rtl.update_engine`):
 
-    - ``"infer"``: ``n_in + 1`` (layer-1 reads) ``+ 1 + n_hidden + 1`` (layer 2) ``+ 1 + 1``
-      (prediction, done) = ``n_in + n_hidden + 5``;
-    - ``"train"``: the forward pass without its done cycle, 1 for the backward pass, then every
-      row of both layers through its update engine (1 start cycle + 3 to read, step and write
-      back) and 3 per write-verify ``WRITE`` (pulse, verify read, check), then done:
-      ``n_in + n_hidden + 6 + 4 (n_in + n_hidden) + 3 write_attempts``;
-    - ``"train_device"``: the same with 5 cycles per row (start, accumulator read, step, one
-      ``GATE``, done) and no write-verify: ``n_in + n_hidden + 6 + 5 (n_in + n_hidden)``;
+    - ``"infer"``: ``n_in + 1`` (layer-1 reads) ``+ 1 + n_hidden + 1`` (layer 2) ``+ 1 + 1 + 1``
+      (scores registered, prediction, done) = ``n_in + n_hidden + 6``;
+    - ``"train"``: the forward pass without its done cycle, 1 for the backward pass, then each
+      layer's streamed update sweep (``rows + 3``: start, one row per cycle, the first row's
+      read, done) and 3 per write-verify ``WRITE`` (pulse, verify read, check), then done:
+      ``n_in + n_hidden + 5 + 1 + (n_in + n_hidden + 6) + 1 + 3 write_attempts`` =
+      ``2 (n_in + n_hidden) + 13 + 3 write_attempts``;
+    - ``"train_device"``: the same without write-verify (one ``GATE`` per row per cycle):
+      ``2 (n_in + n_hidden) + 13``;
     - ``"clear"``: ``max(n_in, n_hidden) + 3`` (one row of ``M`` per cycle).
     """
     n = rule.n_in + rule.n_hidden
     if op == "infer":
-        return n + 5
+        return n + 6
     if op == "train":
-        return n + 6 + 4 * n + 3 * write_attempts
+        return 2 * n + 13 + 3 * write_attempts
     if op == "train_device":
-        return n + 6 + 5 * n
+        return 2 * n + 13
     if op == "clear":
         return max(rule.n_in, rule.n_hidden) + 3
     raise ValueError(f"op must be 'infer', 'train', 'train_device' or 'clear', got {op!r}")

@@ -55,7 +55,9 @@ async def _peek(dut, layer: int, rows: int, keys) -> dict[str, list[int]]:
     out = {k: [] for k in keys}
     row = getattr(dut, f"peek_row{layer}")
     for r in range(rows):
+        # M and W_h are block RAM: their read port answers one clock after the row is set.
         row.value = r
+        await RisingEdge(dut.clk)
         await Timer(1, unit="ns")
         for k in keys:
             out[k].append(getattr(dut, f"peek_{k}{layer}").value.to_unsigned())

@@ -43,7 +43,9 @@ async def _peek_rows(dut, layer: int, rows: int) -> dict[str, list[int]]:
     out = {"wh": [], "acc": [], "bits": []}
     row = getattr(dut, f"peek_row{layer}")
     for r in range(rows):
+        # M and W_h are block RAM: their read port answers one clock after the row is set.
         row.value = r
+        await RisingEdge(dut.clk)
         await Timer(1, unit="ns")
         for key in out:
             out[key].append(getattr(dut, f"peek_{key}{layer}").value.to_unsigned())

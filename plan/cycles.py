@@ -4,12 +4,13 @@ Training engine (:class:`spinapse.rtl.training_engine.TrainingEngine`, batch 1),
 its state machine with an array that answers a ``READ`` in the next cycle (the ideal, stochastic
 and hidden-state arrays of ``rtl/``), from the ``start`` cycle to the ``done`` cycle inclusive:
 
-- forward (``train = 0``): ``sum_l (R_l + 2) + 1`` cycles, ``R_l`` the rows (inputs) of layer
-  ``l``: one ``READ`` per row back to back, one cycle to close each layer, one ``DONE``. For the
-  two-layer engine: ``n_in + n_hidden + 5``.
-- training step: forward ``+ 1`` (backward) ``+ sum_l R_l * c_row``; ``c_row = 4`` in digital
-  mode (start, read, sense, done) plus 3 per write-verify attempt of a row (write, verify,
-  check), ``c_row = 5`` in device mode (start, wait, calc, gate, done).
+- forward (``train = 0``): ``sum_l (R_l + 2) + 2`` cycles, ``R_l`` the rows (inputs) of layer
+  ``l``: one ``READ`` per row back to back, one cycle to close each layer, one for the output
+  layer's registered argmax, one ``DONE``. For the two-layer engine: ``n_in + n_hidden + 6``.
+- training step: forward ``+ 1`` (backward) ``+ sum_l (R_l + 3)``: each layer's update engine
+  streams its rows, one per cycle, plus 3 per layer (start, the first row's memory read and
+  ``READ``, done) in both modes, plus 3 per write-verify attempt of a row in digital mode
+  (write, verify, check; the sweep resumes without a bubble).
 
 Checked against the Amaranth simulation of the RTL for several shapes (``tests/test_plan.py``).
 The RTL engine has two layers; for deeper networks the same schedule per layer is assumed.
@@ -23,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 MODES = ("digital", "device")
-ROW_CYCLES = {"digital": 4, "device": 5}
+SWEEP_CYCLES = 3
+"""Cycles of one layer's update sweep beyond one per row (start, pipeline fill, done)."""
 WRITE_ATTEMPT_CYCLES = 3
 
 
@@ -41,7 +43,7 @@ def forward_cycles(widths: Sequence[int]) -> int:
     ValueError
         If ``widths`` has fewer than 3 entries or a width < 1.
     """
-    return sum(r + 2 for r in _rows(widths)) + 1
+    return sum(r + 2 for r in _rows(widths)) + 2
 
 
 def training_cycles(widths: Sequence[int], mode: str, write_attempt_rows: float = 0.0) -> float:
@@ -67,7 +69,7 @@ def training_cycles(widths: Sequence[int], mode: str, write_attempt_rows: float 
     if write_attempt_rows < 0:
         raise ValueError(f"write_attempt_rows must be >= 0, got {write_attempt_rows}")
     rows = _rows(widths)
-    cycles = forward_cycles(widths) + 1 + sum(rows) * ROW_CYCLES[mode]
+    cycles = forward_cycles(widths) + 1 + sum(r + SWEEP_CYCLES for r in rows)
     if mode == "digital":
         cycles += WRITE_ATTEMPT_CYCLES * write_attempt_rows
     return cycles

@@ -19,14 +19,16 @@ A step (``start`` with ``train = 1``), layers ``l = 1..L``:
    ``n_hidden`` words of ``n_hidden`` bits (block RAM on an FPGA, 16 kbit at ``H = 128``).
 3. ``FWD<l>_END``: ``c_l = a_l << thr_frac - T_l``; ``T_l += c_l >> thr_shift``; hidden layers:
    ``h_l = c_l >= 0`` and the STE mask ``|c_l| <= win_l << thr_frac`` (``win1`` for layer 1,
-   ``win_hidden`` deeper); output layer: prediction (``argmax c_L``, lowest index on ties) and
-   error ``e`` (multi-class hinge).
+   ``win_hidden`` deeper); output layer: ``c_L`` registered, then ``OUT``: prediction
+   (``argmax c_L``, lowest index on ties, a compare tree, :mod:`spinapse.rtl.argmax`) and error
+   ``e`` (multi-class hinge).
 4. ``BWD``: ``delta_{L-1} = mask_{L-1} * sat(W_b_L @ e, delta_bits)``, all neurons in one cycle.
 5. ``BWD<l>`` for ``l = L-2 .. 1``: ``delta_l = mask_l * sat((W_b_{l+1} @ delta_{l+1}) >>
    back_shift, delta_bits)``, one neuron per cycle: row ``j`` of the kept ``W_b_{l+1}`` read from
    its memory, an adder tree over ``n_hidden`` signed terms (``n_hidden + 1`` cycles).
-6. ``UPD<L>`` down to ``UPD1``: every row through the layer's update engine (gradient
-   ``input_j * delta_l``: ``h_j`` in +-1 for ``l >= 2``, ``x_i`` in {0, 1} for ``l = 1``).
+6. ``UPD<L>`` down to ``UPD1``: one start of the layer's update engine, which streams every row
+   (one per cycle; it asks for row ``j``'s gradient ``input_j * delta_l`` on ``grad_row``:
+   ``h_j`` in +-1 for ``l >= 2``, ``x_i`` in {0, 1} for ``l = 1``).
 
 Why a memory and not a second read of the array in ``BWD<l>``: both take one cycle per row, so
 the cycles are the same; the copy costs ``n_hidden**2`` bits per hidden-to-hidden layer (a tenth
@@ -35,11 +37,13 @@ the bits the forward pass sensed (as the golden model states, and whatever the a
 noise), and the arrays see the same traffic as a 784-H-10 engine (no extra sensing energy, no
 extra row reads through a co-simulation bridge).
 
-With ``train = 0`` the engine stops after the output layer's ``FWD_END`` (inference: ``pred``, no
-threshold change). Cycles per training step with an array that answers in one cycle: about
-``5 * rows`` in digital mode (plus 3 per write-verify attempt of a row) and ``6 * rows`` in
-device mode, ``rows`` = all rows of all layers, plus ``n_hidden + 1`` per ``BWD<l>`` (measured
-for 784-32-10: 4124 and 4903; 784-128-128-10: see ``docs/learning_rule.md``).
+With ``train = 0`` the engine stops after the output layer's ``OUT`` (inference: ``pred``, no
+threshold change). Cycles with an array that takes one command per cycle and answers a ``READ``
+in the next (``spinapse.plan.cycles``): an inference ``sum_l (R_l + 2) + 2`` (``R_l`` the rows
+of layer ``l``); a training step ``2 sum_l R_l + 5 L + 3`` in both modes (one row per cycle in
+the forward pass and again in the update sweeps), plus 3 per write-verify attempt of a row in
+digital mode, plus ``n_hidden + 1`` per ``BWD<l>``: 1709 for 784-64-10 against the bound of one
+row per cycle in each phase, ``2 (784 + 64) = 1696`` (784-128-128-10: ``docs/learning_rule.md``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from spinapse.rtl.argmax import Argmax
 from spinapse.rtl.synapse_array import SynapseArraySignature, SynapseOp
 from spinapse.rtl.update_engine import UpdateEngine
 from spinapse.rtl.update_lane import saturate
@@ -216,7 +221,6 @@ class TrainingEngine(wiring.Component):
             train_r=Signal(),
             issue=Signal(range(biggest + 1)),
             got=Signal(range(biggest + 1)),
-            row=Signal(range(biggest + 1)),
         )
         # Per layer: accumulators a, thresholds t, centred scores c = a << thr_frac - t.
         s.a = [
@@ -242,6 +246,7 @@ class TrainingEngine(wiring.Component):
             for k, w in enumerate(self.delta_widths)
         ]
         s.e = [Signal(signed(self.e_bits), name=f"e_{k}") for k in range(n_out)]
+        s.c_out = [Signal(signed(THR_BITS + 1), name=f"c_out_{k}") for k in range(n_out)]
         # Sensed W_b kept for the backward pass: output layer in registers (as the 784-H-10
         # engine), each hidden-to-hidden layer in a memory (n_hidden x n_hidden bits).
         s.wb_out = Array(Signal(n_out, name=f"wb{n_layers}_{j}") for j in range(n_h))
@@ -287,20 +292,20 @@ class TrainingEngine(wiring.Component):
             ]
 
     def _gradients(self, m, s) -> None:
-        # Gradients of the row being updated (held while the update engine works on it):
+        # Gradients of the row each update engine asks for on ``grad_row`` (combinational):
         # layer 1 x_i * delta_1 (x in {0, 1}); deeper layers h_j * delta_l (h in +-1); the output
         # layer h_j * e.
         last = len(self.shapes) - 1
         for k, upd in enumerate(self.upds):
             gb = self.grad_bits[k]
             if k == 0:
-                x_i = s.x_r.bit_select(s.row, 1)
+                x_i = s.x_r.bit_select(upd.grad_row, 1)
                 lanes = [Mux(x_i, d, 0)[:gb] for d in s.delta[0]]
             else:
-                h_j = s.h[k - 1].bit_select(s.row, 1)
+                h_j = s.h[k - 1].bit_select(upd.grad_row, 1)
                 src = s.e if k == last else s.delta[k]
                 lanes = [Mux(h_j, d, -d)[:gb] for d in src]
-            m.d.comb += [upd.grad.eq(Cat(*lanes)), upd.row.eq(s.row)]
+            m.d.comb += upd.grad.eq(Cat(*lanes))
 
     def _idle(self, m, s) -> None:
         with m.State("IDLE"):
@@ -384,20 +389,26 @@ class TrainingEngine(wiring.Component):
                 ]
                 m.next = f"FWD{k + 2}"
             else:
-                self._output_error(m, s, c)
+                # The scores are registered here and compared in OUT: the threshold subtract
+                # and the argmax are two clock periods, not one (the ECP5 critical path).
+                m.d.sync += [cr.eq(cj) for cr, cj in zip(s.c_out, c)]
+                m.next = "OUT"
+        if k == last:
+            with m.State("OUT"):
+                m.d.comb += self.busy.eq(1)
+                self._output_error(m, s, s.c_out)
                 with m.If(s.train_r):
                     m.next = "BWD"
                 with m.Else():
                     m.next = "DONE"
 
     def _output_error(self, m, s, c) -> None:
-        # Prediction: first index of the largest centred score; multi-class hinge error.
+        # Prediction: first index of the largest centred score (a balanced compare tree, lowest
+        # index on ties); multi-class hinge error.
         r, n_out = self.rule, self.rule.n_out
-        best, best_v = 0, c[0]
-        for k in range(1, n_out):
-            better = c[k] > best_v
-            best, best_v = Mux(better, k, best), Mux(better, c[k], best_v)
-        m.d.sync += self.pred.eq(best)
+        m.submodules.argmax = argmax = Argmax(n_out, THR_BITS + 1)
+        m.d.comb += [argmax.score[k].eq(c[k]) for k in range(n_out)]
+        m.d.sync += self.pred.eq(argmax.index)
         c_y = Array(c)[s.label_r]
         viol = Cat(
             *[(c[k] + (r.margin << r.thr_frac) >= c_y) & (s.label_r != k) for k in range(n_out)]
@@ -421,7 +432,7 @@ class TrainingEngine(wiring.Component):
                 if 2 * (r.n_out - 1) > (1 << (width - 1)) - 1:
                     total = saturate(m, total, width, f"bwd_sat_{j}")
                 m.d.sync += s.delta[last - 1][j].eq(Mux(s.mask[last - 1][j], total, 0))
-            m.d.sync += [s.row.eq(0), s.issue.eq(0), s.got.eq(0)]
+            m.d.sync += [s.issue.eq(0), s.got.eq(0)]
             m.next = f"BWD{last - 1}" if last >= 2 else f"UPD{last + 1}_GO"
         rd_valid = Signal()
         for k in range(last - 2, -1, -1):
@@ -447,9 +458,9 @@ class TrainingEngine(wiring.Component):
                         m.next = f"BWD{k}" if k >= 1 else f"UPD{last + 1}_GO"
 
     def _sweep(self, m, s, k: int, then: str) -> None:
-        # UPD<k+1>_GO/_WAIT: rows 0..rows-1 of layer k through its update engine, one start/done
-        # per row; the row counter is set back to 0 for the next layer's sweep.
-        upd, rows = self.upds[k], self.shapes[k][0]
+        # UPD<k+1>_GO/_WAIT: one start of layer k's update engine, which streams every row (it
+        # asks for row j's gradient on ``grad_row``, see ``_gradients``), then wait for done.
+        upd = self.upds[k]
         name = f"UPD{k + 1}"
         with m.State(f"{name}_GO"):
             m.d.comb += [self.busy.eq(1), upd.start.eq(1)]
@@ -457,13 +468,7 @@ class TrainingEngine(wiring.Component):
         with m.State(f"{name}_WAIT"):
             m.d.comb += self.busy.eq(1)
             with m.If(upd.done):
-                with m.If(s.row == rows - 1):
-                    if k > 0:
-                        m.d.sync += s.row.eq(0)
-                    m.next = then
-                with m.Else():
-                    m.d.sync += s.row.eq(s.row + 1)
-                    m.next = f"{name}_GO"
+                m.next = then
 
 
 class _State:

@@ -47,7 +47,10 @@ contents fixed at build time, so the host checks that the board carries the mode
 zero-padded to whole bytes for ``max(n_hidden, n_out)`` lanes (layer 2 rows are shorter: the
 lanes above ``n_out`` read 0). ``W_h`` is the engine's memory in digital mode, the array's hidden
 state in device mode where the array has one (``peek_h``), else 0. Layer 1 rows are
-``0..n_in - 1``, layer 2 rows ``0..n_hidden - 1``; a row out of range reads row 0.
+``0..n_in - 1``, layer 2 rows ``0..n_hidden - 1``; a row out of range reads row 0. ``peek_acc``
+and ``peek_wh`` (digital mode) answer one clock after ``peek_row`` (the engine's block RAM read
+port, shared with the host while the engine is idle); the link sets the row in the cycle before
+the reply starts.
 
 Counters: ``steps`` (``'L'`` done), ``inferences`` (``'X'`` done), ``writes``/``retries``/
 ``failures`` (the update engines' write-verify counts since the last ``'Z'``), engine busy
@@ -344,6 +347,9 @@ class TrainingHostLink(wiring.Component):
                             m.d.sync += [bases[n].eq(getattr(self, n)) for n in bases]
                             m.next = "REPLY"
                         with m.Default():
+                            # 'P': the row is set from the last argument byte, and EXEC lasts
+                            # a cycle before REPLY reads the row: the engine's M and W_h are
+                            # block RAM whose read port answers one clock after its address.
                             m.next = "REPLY"
             with m.State("RUN"):
                 with m.If(self.done):

@@ -9,7 +9,9 @@ Array kinds behind the ``SynapseArray`` ports (chosen at build time):
 The host members of :class:`~spinapse.rtl.training_engine.TrainingEngine` are forwarded, plus
 per-layer views of one row (``peek_row1`` ... ``peek_row<L>``, one per weight layer): sensed bits,
 accumulators ``M``, and ``W_h`` (digital mode: the engine's memory; device mode: the array's hidden
-state).
+state). The engine's memories (``M``, digital ``W_h``) are block RAM: they answer one clock after
+``peek_row`` is set, while the engine is idle; the arrays' views (bits, hidden state) answer in
+the same cycle. Set the row, wait one clock, then read all of them.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ class TrainingSystem(wiring.Component):
         Digital mode only: write success of every binary array in 1/256, in [0, 256].
     peek_row<l> : In(range(rows_l)); peek_bits<l> : Out(lanes_l); peek_acc<l>, peek_wh<l> : Out
         One per layer ``l = 1..L``; lane ``i`` of a packed word at ``[i * bits, (i + 1) * bits)``,
-        two's complement.
+        two's complement; ``peek_acc`` (and ``peek_wh`` in digital mode) one clock after
+        ``peek_row``.
 
     Raises
     ------

@@ -14,12 +14,29 @@ applies :mod:`spinapse.rtl.update_lane` in every lane, writes them back, and dri
   ``polarity = M' < 0`` and ``code = min(|M'| >> lr_shift, 2**code_bits - 1)`` (lanes with code 0
   are not enabled); the array's hidden state applies f_meta. ``writes`` += enabled lanes.
 
-Handshake: assert ``start`` for one cycle with ``row`` while ``busy`` is low; keep ``grad`` stable
-until ``done`` (a one-cycle pulse). ``clear`` (one cycle, while idle) sets every accumulator ``M``
-to 0, one row per cycle (``rows + 1`` cycles, ``busy`` high, then ``done``): the host's task switch,
-as the golden model restarts ``M`` at each new task. Latency from ``start`` to ``done`` inclusive,
-with an array that answers in one cycle: 4 cycles per row in digital mode plus 3 per write-verify
-attempt, 5 in device mode.
+One ``start`` (a cycle while ``busy`` is low) sweeps every row ``0 .. rows - 1`` of the layer,
+streamed: in the cycle row ``r`` is committed (its ``M'``, ``W_h'`` written back) the engine
+shows ``r`` on ``grad_row`` and reads ``grad`` (combinational from ``grad_row``: the owner's
+gradient of that row), while row ``r + 1`` is read from memory (one synchronous read port per
+memory) and, in digital mode, its ``READ`` is issued. ``done`` pulses for one cycle at the end.
+
+- Digital mode: row ``r``'s sense beat decides; if no lane needs a ``WRITE`` the next row is
+  committed in the next cycle. Otherwise the ``READ`` of row ``r + 1`` is already in flight
+  (speculative); its beat is kept in a register while row ``r`` is pulsed and verified (rows are
+  independent, so that beat is still the row's true state) and used when the sweep resumes, so
+  each row is read once per sweep plus once per verify, as before streaming; only the order of
+  commands differs (``READ r + 1`` before ``WRITE r``).
+- Device mode: row ``r``'s ``GATE`` beat is registered in the cycle ``r`` is committed and
+  offered on ``cmd`` in the next, while row ``r + 1`` is committed; ``cmd.ready`` low stalls
+  the sweep (nothing is committed until the beat is taken). Rows with no enabled lane send no
+  beat.
+
+Cycles from ``start`` to ``done`` inclusive, with an array that takes one command per cycle and
+answers a ``READ`` in the next (the ideal, stochastic and hidden-state arrays): ``rows + 2``,
+plus 3 per write-verify attempt of a row in digital mode (``WRITE``, verify ``READ``, check).
+``clear`` (one cycle, while idle) sets every accumulator ``M`` to 0, one row per cycle
+(``rows + 1`` cycles, ``busy`` high, then ``done``): the host's task switch, as the golden
+model restarts ``M`` at each new task.
 """
 
 from __future__ import annotations
@@ -38,7 +55,7 @@ MODES = ("digital", "device")
 
 
 class UpdateEngine(wiring.Component):
-    """Row-serial, lane-parallel metaplastic update of one ``rows x lanes`` layer.
+    """Row-streamed, lane-parallel metaplastic update of one ``rows x lanes`` layer.
 
     Parameters
     ----------
@@ -59,8 +76,11 @@ class UpdateEngine(wiring.Component):
 
     Members
     -------
-    start : In(1); row : In(range(rows)); grad : In(lanes * grad_bits)
-        Lane ``l``'s signed gradient at ``[l*grad_bits, (l+1)*grad_bits)``.
+    start : In(1)
+        While idle: sweep every row.
+    grad_row : Out(range(rows + 1)); grad : In(lanes * grad_bits)
+        The row whose gradient the engine takes in this cycle, and that gradient: lane ``l``'s
+        signed value at ``[l*grad_bits, (l+1)*grad_bits)``, combinational from ``grad_row``.
     clear : In(1)
         While idle: clear every ``M`` row (``start`` has priority).
     busy : Out(1); done : Out(1)
@@ -68,7 +88,9 @@ class UpdateEngine(wiring.Component):
     writes, retries, failures : Out(32)
         Counters since reset (wrap at 2**32).
     peek_row : In(range(rows)); peek_acc : Out(lanes * acc_bits); peek_wh : Out(lanes * wh_bits)
-        Host view of one row's memories (``peek_wh`` only in digital mode).
+        Host view of one row's memories (``peek_wh`` only in digital mode), valid one clock after
+        ``peek_row`` while the engine is idle: the host shares the engine's synchronous read port,
+        so each memory has one read and one write port and maps to block RAM (DP16KD on ECP5).
 
     Raises
     ------
@@ -94,7 +116,7 @@ class UpdateEngine(wiring.Component):
         members = {
             "start": In(1),
             "clear": In(1),
-            "row": In(range(rows)),
+            "grad_row": Out(range(rows + 1)),
             "grad": In(lanes * grad_bits),
             "busy": Out(1),
             "done": Out(1),
@@ -111,141 +133,208 @@ class UpdateEngine(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        r, lanes = self.rule, self.lanes
-        ab, wb, gb = r.acc_bits, r.wh_bits, self.grad_bits
+        r, lanes, rows = self.rule, self.lanes, self.rows
+        ab, gb = r.acc_bits, self.grad_bits
         digital = self.mode == "digital"
-        m.submodules.acc_mem = acc_mem = Memory(shape=lanes * ab, depth=self.rows, init=[])
-        acc_rd = acc_mem.read_port()
-        acc_wr = acc_mem.write_port()
-        acc_peek = acc_mem.read_port(domain="comb")
-        row_r = Signal(range(self.rows))
+        m.d.comb += self.arr.sense.ready.eq(1)
+
+        # ``row``: the row whose M (and W_h) is read back and stepped this cycle (the sweep's
+        # commit pointer, ``rows`` when every row is committed). Each memory has one synchronous
+        # read port and one write port (block RAM): the read port is at the row committed next
+        # (``row + 1`` in a cycle that commits ``row``, so a row is never read and written in the
+        # same cycle), and at ``peek_row`` for the host while the engine is idle.
+        row = Signal(range(rows + 1))
+        commit = Signal()
+        sweeping = Signal()
+        starting = Signal()
+        clearing = Signal()
+        rd_addr = Signal(range(rows + 1))
+        with m.If(starting):
+            m.d.comb += rd_addr.eq(0)
+        with m.Elif(sweeping):
+            m.d.comb += rd_addr.eq(row + commit)
+        with m.Else():
+            m.d.comb += rd_addr.eq(self.peek_row)
+        m.d.comb += self.grad_row.eq(row)
+
+        m.submodules.acc_mem = acc_mem = Memory(shape=lanes * ab, depth=rows, init=[])
+        acc_rd, acc_wr = acc_mem.read_port(), acc_mem.write_port()
         m.d.comb += [
-            acc_rd.addr.eq(row_r),
-            acc_wr.addr.eq(row_r),
-            acc_peek.addr.eq(self.peek_row),
-            self.peek_acc.eq(acc_peek.data),
+            acc_rd.addr.eq(rd_addr),
+            acc_wr.addr.eq(row),
+            acc_wr.en.eq(commit | clearing),
+            self.peek_acc.eq(acc_rd.data),
         ]
         new_acc = []
         for lane in range(lanes):
             acc = acc_rd.data[lane * ab : (lane + 1) * ab].as_signed()
             grad = self.grad[lane * gb : (lane + 1) * gb].as_signed()
             new_acc.append(accumulate(m, r, acc, grad, f"l{lane}"))
-        clearing = Signal()
         m.d.comb += acc_wr.data.eq(Mux(clearing, 0, Cat(*new_acc)))
-
-        cmd, sense = self.arr.cmd, self.arr.sense
-        m.d.comb += [cmd.payload.row.eq(row_r), sense.ready.eq(1)]
-        pending = Signal(lanes)
-        desired = Signal(lanes)
-        attempts = Signal(range(r.retry_limit + 1))
-        m.d.comb += [cmd.payload.enable.eq(pending), cmd.payload.polarity.eq(desired)]
-
-        if digital:
-            m.submodules.wh_mem = wh_mem = Memory(
-                shape=lanes * wb, depth=self.rows, init=self.init_wh
-            )
-            wh_rd = wh_mem.read_port()
-            wh_wr = wh_mem.write_port()
-            wh_peek = wh_mem.read_port(domain="comb")
-            m.d.comb += [
-                wh_rd.addr.eq(row_r),
-                wh_wr.addr.eq(row_r),
-                wh_peek.addr.eq(self.peek_row),
-                self.peek_wh.eq(wh_peek.data),
-            ]
-            rom = fmeta_rom(self.rom_values)
-            new_wh = []
-            for lane in range(lanes):
-                w = wh_rd.data[lane * wb : (lane + 1) * wb].as_signed()
-                new_wh.append(step_weight(m, r, rom, w, new_acc[lane], f"l{lane}"))
-            m.d.comb += wh_wr.data.eq(Cat(*new_wh))
-            want = Cat(*[~w[-1] for w in new_wh])
-            wrong = Signal(lanes)
-            m.d.comb += wrong.eq(sense.payload ^ want)
-            still = Signal(lanes)
-            m.d.comb += still.eq(sense.payload ^ desired)
-        else:
-            pols, codes = zip(*[gate_pulse(m, r, a, f"l{lane}") for lane, a in enumerate(new_acc)])
-            code_r = Signal(lanes * r.code_bits)
-            m.d.comb += cmd.payload.code.eq(code_r)
-
-        def send(op, then):
-            # One ``cmd`` beat of ``op``, held until the array takes it (READ, WRITE, VERIFY).
-            m.d.comb += [self.busy.eq(1), cmd.valid.eq(1), cmd.payload.op.eq(op)]
-            with m.If(cmd.ready):
-                m.next = then
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += row_r.eq(self.row)
-                    m.next = "READ" if digital else "WAIT"
+                    m.d.comb += starting.eq(1)
+                    m.d.sync += row.eq(0)
+                    m.next = "SWEEP"
                 with m.Elif(self.clear):
-                    m.d.sync += row_r.eq(0)
+                    m.d.sync += row.eq(0)
                     m.next = "CLEAR"
             with m.State("CLEAR"):
-                m.d.comb += [self.busy.eq(1), clearing.eq(1), acc_wr.en.eq(1)]
-                with m.If(row_r == self.rows - 1):
+                m.d.comb += [self.busy.eq(1), clearing.eq(1)]
+                with m.If(row == rows - 1):
                     m.next = "DONE"
                 with m.Else():
-                    m.d.sync += row_r.eq(row_r + 1)
+                    m.d.sync += row.eq(row + 1)
             if digital:
-                with m.State("READ"):
-                    send(SynapseOp.READ, "SENSE")
-                with m.State("SENSE"):
-                    m.d.comb += self.busy.eq(1)
-                    with m.If(sense.valid):
-                        m.d.comb += [acc_wr.en.eq(1), wh_wr.en.eq(1)]
-                        m.d.sync += [
-                            pending.eq(wrong),
-                            desired.eq(want),
-                            attempts.eq(0),
-                            self.writes.eq(self.writes + popcount(wrong)),
-                        ]
-                        with m.If(wrong == 0):
-                            m.next = "DONE"
-                        with m.Else():
-                            m.next = "WRITE"
-                with m.State("WRITE"):
-                    send(SynapseOp.WRITE, "VERIFY")
-                with m.State("VERIFY"):
-                    send(SynapseOp.READ, "CHECK")
-                with m.State("CHECK"):
-                    m.d.comb += self.busy.eq(1)
-                    with m.If(sense.valid):
-                        with m.If(still == 0):
-                            m.next = "DONE"
-                        with m.Elif(attempts == r.retry_limit):
-                            m.d.sync += self.failures.eq(self.failures + popcount(still))
-                            m.next = "DONE"
-                        with m.Else():
-                            m.d.sync += [
-                                self.retries.eq(self.retries + popcount(still)),
-                                pending.eq(still),
-                                attempts.eq(attempts + 1),
-                            ]
-                            m.next = "WRITE"
+                self._digital(m, row, commit, sweeping, new_acc, rd_addr)
             else:
-                with m.State("WAIT"):
-                    # The accumulator row is read in this cycle; its data is valid in CALC.
-                    m.d.comb += self.busy.eq(1)
-                    m.next = "CALC"
-                with m.State("CALC"):
-                    m.d.comb += [self.busy.eq(1), acc_wr.en.eq(1)]
+                self._device(m, row, commit, sweeping, new_acc)
+            with m.State("DONE"):
+                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.next = "IDLE"
+        return m
+
+    def _digital(self, m, row, commit, sweeping, new_acc, rd_addr) -> None:
+        # Rows stream: READ row i is issued while row i - 1 is committed, its M and W_h are read
+        # from memory in the same cycle, and its sense beat arrives with them one cycle later.
+        # The sense of row r decides whether r needs write-verify; the READ of row r + 1 was then
+        # already issued (speculatively): its beat is kept in ``held`` while r is written and
+        # verified, and consumed when the sweep resumes, so every row is read exactly once per
+        # sweep (plus one verify READ per attempt) and the array sees the counts it always saw.
+        r, lanes, rows = self.rule, self.lanes, self.rows
+        wb = r.wh_bits
+        cmd, sense = self.arr.cmd, self.arr.sense
+        m.submodules.wh_mem = wh_mem = Memory(shape=lanes * wb, depth=rows, init=self.init_wh)
+        wh_rd, wh_wr = wh_mem.read_port(), wh_mem.write_port()
+        rom = fmeta_rom(self.rom_values)
+        new_wh = []
+        for lane in range(lanes):
+            w = wh_rd.data[lane * wb : (lane + 1) * wb].as_signed()
+            new_wh.append(step_weight(m, r, rom, w, new_acc[lane], f"l{lane}"))
+        m.d.comb += [
+            wh_rd.addr.eq(rd_addr),
+            wh_wr.addr.eq(row),
+            wh_wr.en.eq(commit),
+            wh_wr.data.eq(Cat(*new_wh)),
+            self.peek_wh.eq(wh_rd.data),
+        ]
+        issue = Signal(range(rows + 1))  # next row to READ in the sweep
+        held, held_valid = Signal(lanes), Signal()
+        spec = Signal()  # a speculative READ's beat is still to come (write-verify states)
+        wrow = Signal(range(rows))  # the row in write-verify
+        pending, desired = Signal(lanes), Signal(lanes)
+        attempts = Signal(range(r.retry_limit + 1))
+        sensed = Mux(held_valid, held, sense.payload)
+        want = Cat(*[~w[-1] for w in new_wh])
+        wrong = Signal(lanes)
+        m.d.comb += wrong.eq(sensed ^ want)
+        still = Signal(lanes)
+        m.d.comb += still.eq(sense.payload ^ desired)
+        m.d.comb += [cmd.payload.enable.eq(pending), cmd.payload.polarity.eq(desired)]
+
+        def keep_speculative_beat():
+            with m.If(sense.valid & spec):
+                m.d.sync += [held.eq(sense.payload), held_valid.eq(1), spec.eq(0)]
+
+        def send(op, then):
+            m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(op), cmd.payload.row.eq(wrow)]
+            with m.If(cmd.ready):
+                m.next = then
+
+        with m.State("SWEEP"):
+            m.d.comb += [self.busy.eq(1), sweeping.eq(1)]
+            # At most one READ beyond the row being committed: the one a write-verify may hold.
+            issuing = Signal()
+            m.d.comb += [
+                cmd.valid.eq((issue < rows) & (issue <= row + 1)),
+                cmd.payload.op.eq(SynapseOp.READ),
+                cmd.payload.row.eq(issue),
+                issuing.eq(cmd.valid & cmd.ready),
+            ]
+            with m.If(issuing):
+                m.d.sync += issue.eq(issue + 1)
+            with m.If(held_valid | sense.valid):
+                m.d.comb += commit.eq(1)
+                m.d.sync += [
+                    row.eq(row + 1),
+                    held_valid.eq(0),
+                    pending.eq(wrong),
+                    desired.eq(want),
+                    attempts.eq(0),
+                    wrow.eq(row),
+                    spec.eq(issue + issuing != row + 1),
+                    self.writes.eq(self.writes + popcount(wrong)),
+                ]
+                with m.If(wrong != 0):
+                    m.next = "WRITE"
+                with m.Elif(row == rows - 1):
+                    m.d.sync += issue.eq(0)  # for the next sweep (nothing is held now)
+                    m.next = "DONE"
+        with m.State("WRITE"):
+            m.d.comb += [self.busy.eq(1), sweeping.eq(1)]
+            keep_speculative_beat()
+            send(SynapseOp.WRITE, "VERIFY")
+        with m.State("VERIFY"):
+            m.d.comb += [self.busy.eq(1), sweeping.eq(1)]
+            keep_speculative_beat()
+            send(SynapseOp.READ, "CHECK")
+        with m.State("CHECK"):
+            m.d.comb += [self.busy.eq(1), sweeping.eq(1)]
+            keep_speculative_beat()
+            with m.If(sense.valid & ~spec):
+                with m.If(still == 0):
+                    m.next = "SWEEP"
+                with m.Elif(attempts == r.retry_limit):
+                    m.d.sync += self.failures.eq(self.failures + popcount(still))
+                    m.next = "SWEEP"
+                with m.Else():
+                    m.d.sync += [
+                        self.retries.eq(self.retries + popcount(still)),
+                        pending.eq(still),
+                        attempts.eq(attempts + 1),
+                    ]
+                    m.next = "WRITE"
+                with m.If(((still == 0) | (attempts == r.retry_limit)) & (row == rows)):
+                    m.d.sync += issue.eq(0)
+                    m.next = "DONE"
+
+    def _device(self, m, row, commit, sweeping, new_acc) -> None:
+        # Rows stream: row r's M is read while row r - 1 is stepped and its GATE beat registered,
+        # and row r - 2's beat is on ``cmd``. A beat the array does not take (``cmd.ready`` low)
+        # stalls the sweep: nothing advances until it is taken.
+        r, lanes, rows = self.rule, self.lanes, self.rows
+        cmd = self.arr.cmd
+        pols, codes = zip(*[gate_pulse(m, r, a, f"l{lane}") for lane, a in enumerate(new_acc)])
+        beat = Signal()  # the beat register holds a row's GATE (or an empty row)
+        g_row = Signal(range(rows))
+        pending, desired = Signal(lanes), Signal(lanes)
+        code_r = Signal(lanes * r.code_bits)
+        m.d.comb += [
+            cmd.payload.op.eq(SynapseOp.GATE),
+            cmd.payload.row.eq(g_row),
+            cmd.payload.enable.eq(pending),
+            cmd.payload.polarity.eq(desired),
+            cmd.payload.code.eq(code_r),
+        ]
+        free = Signal()
+        m.d.comb += free.eq(~beat | (pending == 0) | cmd.ready)
+        with m.State("SWEEP"):
+            m.d.comb += [self.busy.eq(1), sweeping.eq(1), cmd.valid.eq(beat & (pending != 0))]
+            with m.If(free):
+                m.d.sync += beat.eq(0)
+                with m.If(row < rows):
+                    m.d.comb += commit.eq(1)
                     enable = Cat(*[c != 0 for c in codes])
                     m.d.sync += [
+                        row.eq(row + 1),
+                        beat.eq(1),
+                        g_row.eq(row),
                         pending.eq(enable),
                         desired.eq(Cat(*pols)),
                         code_r.eq(Cat(*codes)),
                         self.writes.eq(self.writes + popcount(enable)),
                     ]
-                    m.next = "GATE"
-                with m.State("GATE"):
-                    m.d.comb += self.busy.eq(1)
-                    m.d.comb += [cmd.valid.eq(pending != 0), cmd.payload.op.eq(SynapseOp.GATE)]
-                    with m.If((pending == 0) | cmd.ready):
-                        m.next = "DONE"
-            with m.State("DONE"):
-                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
-                m.next = "IDLE"
-        return m
+                with m.Else():  # every row stepped, the last beat taken
+                    m.next = "DONE"

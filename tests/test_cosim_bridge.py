@@ -193,6 +193,7 @@ def test_acc_clear_host_command_zeroes_every_accumulator():
             out = []
             for r in range(n):
                 ctx.set(getattr(dut, f"peek_row{layer}"), r)
+                await ctx.tick()  # M is block RAM: one clock from row to data
                 out.append(ctx.get(getattr(dut, f"peek_acc{layer}")))
             return out
 

@@ -130,10 +130,12 @@ def _check(model, sim, gold, images, steps, p_success, mode="digital"):
         counters.failures,
     )
     # Busy cycles: the RTL's count equals the golden transport's cycle model, and the part of
-    # it that does not depend on writes is (n_in + n_hidden + 5) per inference by hand.
+    # it that does not depend on writes is counted here by hand: one row per cycle in the
+    # forward pass (+ 6: close each layer, registered argmax, done) and, in a training step,
+    # again in each layer's update sweep (+ 3 per layer: start, first read, done; + 1 backward).
     assert c["busy_cycles"] == gold["counters"]["busy_cycles"]
     n = model.rule.n_in + model.rule.n_hidden
-    assert c["busy_cycles"] >= images * (n + 5) + steps * (5 * n + 6) + model.rule.n_in + 3
+    assert c["busy_cycles"] >= images * (n + 6) + steps * (2 * n + 13) + model.rule.n_in + 3
     assert sim["thresholds_loaded"] and sim["target"] == "sim"
 
 

@@ -80,7 +80,9 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
                 errors.append((s, "pred"))
             for k, (rows, lanes) in enumerate(shapes, start=1):
                 for row in range(rows):
+                    # M and W_h answer one clock after the row is set (block RAM read port).
                     ctx.set(getattr(dut, f"peek_row{k}"), row)
+                    await ctx.tick()
                     got = (
                         _unpack(ctx.get(getattr(dut, f"peek_wh{k}")), rule.wh_bits, lanes),
                         _unpack(ctx.get(getattr(dut, f"peek_acc{k}")), rule.acc_bits, lanes),

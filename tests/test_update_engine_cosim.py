@@ -19,6 +19,7 @@ import pytest
 
 from spinapse.cosim.tb_training_case import run_training_cosim
 from spinapse.golden.integer_model.learning import IntegerRule
+from spinapse.plan.cycles import training_cycles
 
 STEPS = 500
 RULE = dataclasses.replace(IntegerRule(), n_hidden=32)
@@ -35,10 +36,33 @@ def _check(out: dict) -> None:
     assert out["counters"] == out["golden_counters"]
 
 
+def _widths(rule) -> list[int]:
+    return [rule.n_in] + [lanes for _, lanes in rule.layer_shapes()]
+
+
+def _check_cycles(rule, mode: str, out: dict) -> None:
+    """Cycles per step (deterministic, not wall time): the streamed update engine's model when
+    no write-verify attempt adds cycles (device mode), at most 1.5x the bound of one row per
+    cycle in the forward pass and again in the update (issue 9) in every mode. The testbench
+    spends one cycle between a ``done`` and the next ``start``."""
+    rows = sum(r for r, _ in rule.layer_shapes())
+    backward = (rule.n_hidden + 1) * (rule.n_hidden_layers - 1)
+    base = training_cycles(_widths(rule), mode) + backward + 1
+    print(f"{mode}: {out['cycles_per_step']:.1f} cycles per step, bound {2 * rows}")
+    if mode == "device":
+        assert out["cycles_per_step"] == base
+    else:
+        # 3 per write-verify attempt of a row; an attempt pulses at least one lane.
+        pulses = out["counters"]["writes"] + out["counters"]["retries"]
+        assert base < out["cycles_per_step"] <= base + 3 * pulses / STEPS
+    assert out["cycles_per_step"] <= 1.5 * 2 * rows
+
+
 def test_digital_ideal_array_500_steps_bit_exact():
     """Digital W_h, ideal array: bit-exact; every write succeeds at the first pulse."""
     out = run_training_cosim(RULE, "digital", STEPS, p_success=256)
     _check(out)
+    _check_cycles(RULE, "digital", out)
     assert out["counters"]["writes"] > 1000
     assert out["counters"]["retries"] == out["counters"]["failures"] == 0
 
@@ -51,6 +75,7 @@ def test_digital_write_verify_50_percent_array_500_steps_bit_exact():
     """
     out = run_training_cosim(RULE, "digital", STEPS, p_success=128)
     _check(out)
+    _check_cycles(RULE, "digital", out)
     c = out["counters"]
     assert c["writes"] > 1000
     # Loose statistical sanity (binomial, thousands of lanes): retries ~ writes, failures ~ 1/16.
@@ -62,6 +87,7 @@ def test_device_hidden_state_500_steps_bit_exact():
     """Device mode: hidden states in the seeded hidden-state array equal the golden model's."""
     out = run_training_cosim(RULE, "device", STEPS)
     _check(out)
+    _check_cycles(RULE, "device", out)
     assert out["counters"]["writes"] > 1000
 
 
@@ -71,6 +97,7 @@ def test_accuracy_network_784_64_10_500_steps(mode, p_success):
     """The network of the accuracy experiment (784-64-10), same checks (slow: larger build)."""
     out = run_training_cosim(IntegerRule(), mode, STEPS, p_success=p_success)
     _check(out)
+    _check_cycles(IntegerRule(), mode, out)
 
 
 def test_two_hidden_layers_digital_write_verify_500_steps_bit_exact():
@@ -78,6 +105,7 @@ def test_two_hidden_layers_digital_write_verify_500_steps_bit_exact():
     M and W_b, the three threshold vectors, the predictions and the counters bit-exact."""
     out = run_training_cosim(DEEP, "digital", STEPS, p_success=128)
     _check(out)
+    _check_cycles(DEEP, "digital", out)
     c = out["counters"]
     assert c["writes"] > 1000
     assert 0.6 < c["retries"] / c["writes"] < 1.4
@@ -88,6 +116,7 @@ def test_two_hidden_layers_device_500_steps_bit_exact():
     """196-16-16-10, device mode: the hidden states of the three seeded hidden-state arrays."""
     out = run_training_cosim(DEEP, "device", STEPS)
     _check(out)
+    _check_cycles(DEEP, "device", out)
     assert out["counters"]["writes"] > 1000
 
 
@@ -98,3 +127,4 @@ def test_two_hidden_layers_784_128_128_10_500_steps(mode, p_success):
     """The paper's two hidden layers at H = 128 (784-128-128-10), same checks (slow build)."""
     out = run_training_cosim(DEEP_FULL, mode, STEPS, p_success=p_success)
     _check(out)
+    _check_cycles(DEEP_FULL, mode, out)
