@@ -6,7 +6,7 @@ Runs inside the simulator process (Verilator, built by :mod:`spinapse.cosim.brid
 faults, device seed, initial bits, an optional checkpoint to start from, and the tasks (input
 words and labels). Roles:
 
-- driver: loads the initial bits into both bridge mirrors, then per task clears ``M``
+- driver: writes the initial bits into both bridge mirrors, then per task clears ``M``
   (``acc_clear``) and the thresholds (``thr_load`` of zeros) and offers one training step at a
   time (``x``, ``label``, ``start``);
 - bridge: while a step runs, wakes only when a ``WRITE``/``GATE`` row waits (``host_wait``),
@@ -17,6 +17,14 @@ words and labels). Roles:
 - monitor: ``pred`` at each ``done``; after each task a checkpoint (thresholds, ``W_h`` and ``M``
   rows, device state, generator state, counters) written atomically with ``torch.save``; after
   the last task the final state goes to ``SPINAPSE_TB_OUT`` (``.pt``).
+
+Timing: the clock runs inside the design (``bridge_case._add_clock``), so an edge happens inside
+the simulator's evaluation of its time step, before the writes the testbench made in that step
+take effect; inputs are therefore driven only just after a ``RisingEdge`` (a write made by a
+``Timer`` callback that lands on an edge's time step would miss that edge). The engine sees host
+inputs ``INPUT_LATENCY`` cycles after they are driven (``bridge_system``); measured cycles per
+step leave that register out. Device-mode mirror rows are written through VPI while the engine is
+idle, without simulated time.
 
 The comparison with the golden prediction happens in the caller (so that one run is checked
 against both the right and a deliberately mis-ordered golden run). A progress bar on stderr
@@ -148,6 +156,9 @@ def _apply_step_gates(dut, arrays, timer: PhaseTimer) -> None:
 
 
 async def _idle_command(dut, name: str) -> None:
+    # Drive inputs only just after a clock edge: the caller may come from a Timer (the peeks),
+    # and a value written in a time step that then holds an edge would be sampled after it.
+    await RisingEdge(dut.clk)
     getattr(dut, name).value = 1
     await RisingEdge(dut.clk)
     getattr(dut, name).value = 0
