@@ -260,8 +260,9 @@ class PhysicsSynapseArray:
         Per device: where the polarity agrees with the sensed bit, a consolidating gate pulse
         (``c`` rises); where it disagrees, a flip pulse towards the polarity, and an erasing gate
         pulse if the device flipped. Each device takes at most one beat per step (the update
-        engine visits a row once), so the step is applied in three vectorised calls, devices in
-        row-major order; the golden side (:meth:`gate_all`) makes the same calls.
+        engine visits a row once), so the step is applied in two vectorised calls (the flip
+        pulses, then every gate pulse), devices in row-major order; the golden side
+        (:meth:`gate_all`) makes the same calls.
 
         Parameters
         ----------
