@@ -37,6 +37,11 @@ INPUT_LATENCY = 1
 module's port and the engine or array that takes it (a register stage of :class:`_Shell`); only
 ``peek_row`` acts at once."""
 
+OUTPUT_LATENCY = 1
+"""Cycles by which the outputs the host reads while the engine is idle (``pred``, ``thr*``, the
+counters, ``reads*``, ``gated*``, the peeks) trail the engine; ``busy``, ``done``, ``host_wait``
+and the ``pulse_*`` members act at once."""
+
 _HOST_IN = ("host_ack", "host_bits")
 _HOST_OUT = (
     "pulse_valid",
@@ -189,21 +194,36 @@ class _Shell(wiring.Component):
             m.d.sync += q.eq(port)
             return q
 
+        def show(name: str, value) -> None:
+            # Outputs the host reads only while the engine is idle (counters, thresholds, the
+            # prediction, peeks, the gate-log flags) pass one register: exported directly, the
+            # register behind them would share storage with the public top-module wire, and the
+            # logic that reads it would join Verilator's input region (OUTPUT_LATENCY).
+            port = getattr(self, name)
+            q = Signal.like(port, name=f"{name}_r", reset_less=True)
+            m.d.sync += q.eq(value)
+            m.d.comb += port.eq(q)
+
         for name, member in host_members(sys_.rule).items():
             if member.flow == In:
                 m.d.comb += getattr(eng, name).eq(hold(name))
-            else:
+            elif name in ("busy", "done"):
                 m.d.comb += getattr(self, name).eq(getattr(eng, name))
+            else:
+                show(name, getattr(eng, name))
         for k, (arr, upd) in enumerate(zip(arrays, (eng.upd1, eng.upd2)), start=1):
             row = getattr(self, f"peek_row{k}")
             m.d.comb += [arr.peek_row.eq(row), upd.peek_row.eq(row)]
             for name in _HOST_IN:
                 m.d.comb += getattr(arr, name).eq(hold(f"{name}{k}"))
             for name in _HOST_OUT:
-                m.d.comb += getattr(self, f"{name}{k}").eq(getattr(arr, name))
-            m.d.comb += getattr(self, f"peek_acc{k}").eq(upd.peek_acc)
+                if name in ("reads", "peek_bits"):
+                    show(f"{name}{k}", getattr(arr, name))
+                else:
+                    m.d.comb += getattr(self, f"{name}{k}").eq(getattr(arr, name))
+            show(f"peek_acc{k}", upd.peek_acc)
             if sys_.mode == "digital":
-                m.d.comb += getattr(self, f"peek_wh{k}").eq(upd.peek_wh)
+                show(f"peek_wh{k}", upd.peek_wh)
             else:
                 p = arr.bus.cmd.payload
                 m.d.comb += [
@@ -211,10 +231,11 @@ class _Shell(wiring.Component):
                     getattr(self, f"gate_row{k}").eq(p.row),
                     getattr(self, f"gate_data{k}").eq(Cat(p.enable, p.polarity, p.code)),
                 ]
-                gated = getattr(self, f"gated{k}")
+                gated = Signal(len(getattr(self, f"gated{k}")), name=f"gated{k}_core")
                 with m.If(held["start"]):
                     m.d.core += gated.eq(0)
                 with m.Elif(arr.gate_beat):
                     m.d.core += gated.bit_select(p.row, 1).eq(1)
+                show(f"gated{k}", gated)
         m.d.comb += self.host_wait.eq(arrays[0].pulse_valid | arrays[1].pulse_valid)
         return m

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer, with_timeout
 
-from spinapse.cosim.bridge_system import INPUT_LATENCY, PERIOD_NS
+from spinapse.cosim.bridge_system import INPUT_LATENCY, OUTPUT_LATENCY, PERIOD_NS
 
 COUNTER_KEYS = ("writes", "retries", "failures")
 PHASES = ("sim", "serve", "gate_read", "physics", "reload")
@@ -93,6 +93,7 @@ async def _peek(dut, layer: int, rows: int, keys) -> dict[str, list[int]]:
         # M and W_h are block RAM: their read port answers one clock after the row is set.
         row.value = r
         await RisingEdge(dut.clk)
+        await ClockCycles(dut.clk, OUTPUT_LATENCY)  # the peek outputs pass one register
         await Timer(1, unit="ns")
         for k in keys:
             out[k].append(getattr(dut, f"peek_{k}{layer}").value.to_unsigned())
