@@ -22,9 +22,10 @@ Timing: the clock runs inside the design (``bridge_case._add_clock``), so an edg
 the simulator's evaluation of its time step, before the writes the testbench made in that step
 take effect; inputs are therefore driven only just after a ``RisingEdge`` (a write made by a
 ``Timer`` callback that lands on an edge's time step would miss that edge). The engine sees host
-inputs ``INPUT_LATENCY`` cycles after they are driven (``bridge_system``); measured cycles per
-step leave that register out. Device-mode mirror rows are written through VPI while the engine is
-idle, without simulated time.
+inputs ``INPUT_LATENCY`` cycles after they are driven, and the outputs read while it is idle
+(``pred``, counters, thresholds, ``gated``, peeks) ``OUTPUT_LATENCY`` cycles late
+(``bridge_system``); measured cycles per step leave the input register out. Device-mode mirror
+rows are written through VPI while the engine is idle, without simulated time.
 
 The comparison with the golden prediction happens in the caller (so that one run is checked
 against both the right and a deliberately mis-ordered golden run). A progress bar on stderr
