@@ -150,8 +150,11 @@ class _Shell(wiring.Component):
     register's next state reading ``rst`` (a top input), that was nearly the whole design, so
     the model cost about 9 us per cycle. Here the wiring between engine and arrays sits one
     level down, and the reset the engine sees is a register of ``rst`` (one cycle later,
-    invisible to the host); only logic that reads the other host inputs directly stays in
-    Verilator's input region. Same idea as :class:`spinapse.cosim.engine_cosim._PortsOnlyTop`.
+    invisible to the host); every host input but ``peek_row`` passes a register
+    (``INPUT_LATENCY``), and so does every output the host reads only while the engine is idle
+    (``OUTPUT_LATENCY``): a register exported straight to a port shares storage with the public
+    top-level wire, which put the logic reading it back into the input region. Same idea as
+    :class:`spinapse.cosim.engine_cosim._PortsOnlyTop`.
     """
 
     def __init__(self, system: BridgeSystem) -> None:
