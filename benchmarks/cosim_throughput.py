@@ -9,9 +9,13 @@ seeded order) twice, side by side in one process:
   ``spinapse.cosim.tb_training_case.run_training_cosim``).
 
 Reported per run: wall time of the training loop (builds excluded), training samples per second,
-measured cycles per step, and the ideal bound of one row per cycle in each phase (forward rows
-``n_in + n_hidden`` plus update rows ``n_in + n_hidden``). Compare the two speeds only as the
-ratio measured here (the machine is shared).
+measured cycles per step, and their ratio to the ideal bound of one row per cycle in each phase
+(forward rows ``n_in + n_hidden`` plus update rows ``n_in + n_hidden``). For the physics bridge
+also the split of a step (``cosim/tb_bridge.py``, ``PhaseTimer``): simulator time per cycle and
+host (Python: GATE-log reads, torch device models, mirror writes) time per step, each in wall and
+in CPU seconds of the simulator process, and samples per CPU second (what the run reaches when
+it has a core to itself). Compare the two runs' speeds only as the ratio measured here (the
+machine is shared).
 
 Usage: ``.venv/bin/python benchmarks/cosim_throughput.py [--steps N] [--hidden H] [--out FILE]``
 """
@@ -21,6 +25,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+
+
+def step_split(measure: dict) -> dict:
+    """Simulator microseconds per cycle and host milliseconds per step, in wall and CPU time,
+    and samples per CPU second, from a bridge run's ``measure`` (``phases_wall_s``,
+    ``phases_cpu_s``, ``steps``, ``cycles_per_step``, ``cpu_s``)."""
+    steps = measure["steps"]
+    cycles = steps * measure["cycles_per_step"]
+    out = {"samples_per_cpu_s": steps / measure["cpu_s"]}
+    for clock in ("wall", "cpu"):
+        phases = measure[f"phases_{clock}_s"]
+        out[f"sim_us_per_cycle_{clock}"] = 1e6 * phases["sim"] / cycles
+        host = measure[f"{clock}_s"] - phases["sim"]
+        out[f"host_ms_per_step_{clock}"] = 1e3 * host / steps
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs.values():
         r["samples_per_s"] = r["steps"] / r["wall_s"]
         r["cycles_over_ideal"] = r["cycles_per_step"] / bound
+    bridge = runs["physics_bridge"]
+    bridge.update(step_split(bridge))
     doc = {
         "network": f"{rule.n_in}-{rule.n_hidden}-{rule.n_out}",
         "ideal_cycles_per_step": bound,

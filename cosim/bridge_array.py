@@ -18,14 +18,16 @@ speed (timing of :class:`~spinapse.rtl.synapse_array.IdealSynapseArray`).
   and never reads a layer after updating it within the step, so the next step's forward pass is
   the first to see the new bits, which the host loads before starting it.
 
-Host ports, all synchronous: ``load_en`` (while no pulse is pending) writes ``load_bits`` into
-row ``load_row`` (initial weights, resume); ``peek_row``/``peek_bits`` show a row
-combinationally; ``reads`` counts accepted ``READ`` beats.
+The mirror memory may belong to the owner (``memory=``): :class:`~spinapse.cosim.bridge_system.
+BridgeSystem` keeps both in its top module, where the host writes rows directly through VPI
+(initial weights, resume, and after each device-mode step the rows whose bits changed) without
+simulated time. Host ports: ``peek_row``/``peek_bits`` show a row combinationally; ``reads``
+counts accepted ``READ`` beats.
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Module, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -40,6 +42,9 @@ class BridgeSynapseArray(wiring.Component):
     ----------
     rows, lanes, code_bits : int
         As :class:`~spinapse.rtl.synapse_array.SynapseArraySignature`.
+    memory : amaranth.lib.memory.Memory, optional
+        The mirror (``lanes`` bits wide, ``rows`` deep), added to the design by the caller;
+        default: the array's own, whose rows the host cannot write.
 
     Members
     -------
@@ -53,18 +58,24 @@ class BridgeSynapseArray(wiring.Component):
         The latched beat (``SynapseOp`` value, lane ``l`` at bit ``l`` / at ``[l*b, (l+1)*b)``).
     host_ack : In(1); host_bits : In(lanes)
         Row ``pulse_row`` becomes ``host_bits``; ``pulse_valid`` falls in the same edge.
-    load_en : In(1); load_row : In(range(rows)); load_bits : In(lanes)
     peek_row : In(range(rows)); peek_bits : Out(lanes)
     reads : Out(32)
 
     Raises
     ------
     ValueError
-        If a parameter is outside the signature's ranges.
+        If a parameter is outside the signature's ranges, or ``memory`` has another shape.
     """
 
-    def __init__(self, rows: int, lanes: int, code_bits: int) -> None:
+    def __init__(self, rows: int, lanes: int, code_bits: int, memory: Memory | None = None) -> None:
         sig = SynapseArraySignature(rows, lanes, code_bits)
+        if memory is not None:
+            width = Shape.cast(memory.shape).width
+            if memory.depth != rows or width != lanes:
+                raise ValueError(
+                    f"memory must be {lanes} bits x {rows} rows, got {width} x {memory.depth}"
+                )
+        self.memory = memory
         super().__init__(
             {
                 "bus": In(sig),
@@ -76,9 +87,6 @@ class BridgeSynapseArray(wiring.Component):
                 "pulse_code": Out(lanes * code_bits),
                 "host_ack": In(1),
                 "host_bits": In(lanes),
-                "load_en": In(1),
-                "load_row": In(range(rows)),
-                "load_bits": In(lanes),
                 "peek_row": In(range(rows)),
                 "peek_bits": Out(lanes),
                 "reads": Out(32),
@@ -90,7 +98,9 @@ class BridgeSynapseArray(wiring.Component):
         m = Module()
         sig = self.bus.signature
         cmd, sense = self.bus.cmd, self.bus.sense
-        m.submodules.mem = mem = Memory(shape=sig.lanes, depth=sig.rows, init=[])
+        mem = self.memory
+        if mem is None:
+            m.submodules.mem = mem = Memory(shape=sig.lanes, depth=sig.rows, init=[])
         rd = mem.read_port(domain="comb")
         peek = mem.read_port(domain="comb")
         wr = mem.write_port()
@@ -105,8 +115,6 @@ class BridgeSynapseArray(wiring.Component):
         with m.If(acked):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(self.pulse_row), wr.data.eq(self.host_bits)]
             m.d.sync += self.pulse_valid.eq(0)
-        with m.Elif(self.load_en & ~self.pulse_valid):
-            m.d.comb += [wr.en.eq(1), wr.addr.eq(self.load_row), wr.data.eq(self.load_bits)]
         with m.If(sense.valid & sense.ready):
             m.d.sync += sense.valid.eq(0)
         with m.If(cmd.valid & cmd.ready):

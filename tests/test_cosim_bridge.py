@@ -290,3 +290,27 @@ def test_device_mode_cosim_with_20_percent_stuck_devices_accounts_for_every_fail
         assert not torch.equal(got["ap"][~stuck], ap0[~stuck])  # the free devices did learn
         pulses += c["write_pulses"] + c["gate_pulses"]
     assert snap["counters"]["writes"] == pulses
+
+
+def test_clock_generated_inside_the_top_module():
+    """The bridge's top module makes its own clock: ``clk`` leaves the port list and becomes a
+    register toggled every half period; other modules keep their ``clk`` input; a design
+    without a ``clk`` input is refused."""
+    from spinapse.cosim.bridge_case import _add_clock
+
+    text = (
+        "module bridge_system(x, clk, rst, y);\n  input x;\n  wire x;\n  input clk;\n"
+        "  wire clk;\n  input rst;\n  output y;\nendmodule\n"
+        "module \\bridge_system.shell (clk, rst);\n  input clk;\n  wire clk;\nendmodule\n"
+    )
+    out = _add_clock(text, 10)
+    top, rest = out.split("endmodule\n", 1)
+    assert top.startswith("module bridge_system(x, rst, y);")
+    assert "  reg clk = 1'b0;\n  always #5 clk = ~clk;\n" in top and "input clk" not in top
+    assert (
+        rest == "module \\bridge_system.shell (clk, rst);\n  input clk;\n  wire clk;\nendmodule\n"
+    )
+    with pytest.raises(ValueError, match="no clk input"):
+        _add_clock(out, 10)
+    with pytest.raises(ValueError, match="even"):
+        _add_clock(text, 7)
