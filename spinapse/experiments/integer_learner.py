@@ -53,7 +53,7 @@ class IntegerLearner:
 
     def start_task(self, index: int) -> None:
         e = self.engine
-        e.acc = [np.zeros_like(a) for a in e.acc]
+        e.reset_moments()
         e.thr = [np.zeros_like(t) for t in e.thr]
 
     def train_epoch(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
