@@ -457,3 +457,35 @@ def test_normalisation_is_digital_only_and_validated():
         IntegerRule(norm_decay=15)
     with pytest.raises(ValueError, match="IntegerRule.stoch_round"):
         IntegerRule(stoch_round=1)
+
+
+def test_population_thresholds_by_hand():
+    """Thresholds from the mean pre-activation over a sample set, layer after layer."""
+    e = IntegerEngine(TINY)  # thr_frac 2
+    e.arrays[0].bits = np.array([[True, True], [True, False], [False, False]])
+    e.arrays[1].bits = np.array([[True, True], [False, True]])
+    x = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 0]], dtype=bool)
+    t1, t2 = e.population_thresholds(x)
+    # a1 = x @ [[1, 1], [1, -1], [-1, -1]] = [2, 0], [0, -2], [1, 1]; * 4 summed: [12, -4];
+    # floor(/ 3) = [4, -2].
+    assert t1.tolist() == [4, -2]
+    # c1 = 4 a1 - T1 = [4, 2], [-4, -6], [0, 6] -> h1 = [+, +], [-, -], [+, +] (0 -> +);
+    # a2 = h1 @ [[1, 1], [-1, 1]] = [0, 2], [0, -2], [0, 2]; * 4 summed [0, 8]; / 3 -> [0, 2].
+    assert t2.tolist() == [0, 2]
+    with pytest.raises(ValueError, match="xb must have shape"):
+        e.population_thresholds(np.zeros((0, 3), dtype=bool))
+
+
+def test_learner_saves_population_thresholds():
+    rule = dataclasses.replace(
+        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, lr_shift=2, dead_zone=0
+    )
+    learner = IntegerLearner(rule, seed=2, population_thresholds=True)
+    x = torch.rand(40, 16)
+    y = torch.randint(0, 2, (40,))
+    learner.start_task(0)
+    learner.train_epoch(x, y, torch.Generator().manual_seed(0))
+    learner.end_task(0, x, y)
+    want = learner.engine.population_thresholds((x >= 0.5).numpy())
+    assert all(np.array_equal(a, b) for a, b in zip(learner.thr_copies[0], want))
+    assert not all(np.array_equal(a, b) for a, b in zip(want, learner.engine.thr))

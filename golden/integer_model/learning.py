@@ -435,6 +435,32 @@ class IntegerEngine:
                 ins.append(_pm(c >= 0))
         return ins, wb, cs
 
+    def population_thresholds(self, xb: np.ndarray) -> list[np.ndarray]:
+        """Thresholds from population statistics of the current weights (issue 13): layer by
+        layer, ``T_l = floor(mean over the samples of a_l * 2**thr_frac)``, the input of layer
+        ``l + 1`` binarized with the new ``T_l``; the integer counterpart of the float model's
+        BatchNorm population statistics, computed by the host at the end of a task.
+
+        ``xb`` bool ``[N, n_in]`` (N >= 1, e.g. the task's training set); returns ``L`` int64
+        arrays ``[lanes_l]`` in units of ``2**-thr_frac``.
+
+        Raises
+        ------
+        ValueError
+            If ``xb`` is not ``[N, n_in]`` with ``N >= 1``.
+        """
+        xb = np.asarray(xb, dtype=bool)
+        if xb.ndim != 2 or xb.shape[0] < 1 or xb.shape[1] != self.rule.n_in:
+            raise ValueError(f"xb must have shape (N >= 1, {self.rule.n_in}), got {xb.shape}")
+        r = self.rule
+        h, out = xb.astype(np.int64), []
+        for b in self.w_b():
+            a = (h @ _pm(b)) << r.thr_frac
+            t = a.sum(axis=0) // a.shape[0]
+            out.append(t)
+            h = _pm(a - t >= 0)
+        return out
+
     def predict(self, xb: np.ndarray, thr: list[np.ndarray] | None = None) -> np.ndarray:
         """Class of each input: ``xb`` bool ``[N, n_in]`` -> int64 ``[N]`` (first argmax).
 
