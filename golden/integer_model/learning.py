@@ -20,7 +20,10 @@ input of layer ``l`` is ``h_{l-1}`` in {-1, +1}:
 4. Layers are updated from ``l = L`` down to ``l = 1``, per weight:
    ``M <- sat(M - sgn(M)(|M| >> leak_shift) + G)``;
    ``F = table[|W_h| >> index_shift]`` if ``sgn(W_h) == sgn(M)`` (the step shrinks ``|W_h|``)
-   else ``2**8``; ``W_h <- sat(W_h - sgn(M)((|M| F) >> (8 + lr_shift)))``.
+   else ``2**8``; ``W_h <- sat(W_h - sgn(M)((|M| F) >> (8 + lr_shift)))``. With the issue-13
+   fields (``norm_decay``, ``norm_gain``, ``stoch_round``; off by default) the shift becomes
+   ``8 + lr_shift - norm_gain + s_ij``, ``s_ij ~ log2 sqrt(v_ij)`` from a factored second
+   moment (per-row and per-lane registers, Shazeer & Stern, ICML 2018), rounded stochastically.
 5. Digital mode: the array bit is written (write-verify, ``retry_limit`` retries) wherever it
    differs from ``W_h >= 0``. Device mode: no ``W_h`` memory; a gate pulse of polarity
    ``-sgn(M)`` and code ``min(|M| >> lr_shift, 2**code_bits - 1)`` goes to the hidden-state
