@@ -85,8 +85,9 @@ def _cases(rule: IntegerRule, n_steps: int, seed: int):
         w[0, 0], w[1, 0] = -half_wh, half_wh - 1  # the saturation ends
         acc = rng.integers(-half_acc, half_acc, (rows, lanes))
         e._w_h[0], e.acc[0] = w.copy(), acc.copy()
-        e.row_moment[0] = rng.integers(0, 1 << (2 * d), rows)
-        e.lane_moment[0] = rng.integers(0, 1 << (2 * d + 12), lanes)
+        # Log-uniform moments, so that the total shift takes both signs.
+        e.row_moment[0] = rng.integers(0, 1 << rng.integers(0, 2 * d + 1, rows))
+        e.lane_moment[0] = rng.integers(0, 1 << rng.integers(0, 2 * d + 13, lanes))
         e.norm_t = int(rng.integers(1, (1 << d) + 1))
         p_old, q_old = e.row_moment[0].copy(), e.lane_moment[0].copy()
         x = rng.integers(0, 2, rows)
@@ -118,7 +119,7 @@ def _cases(rule: IntegerRule, n_steps: int, seed: int):
     ids=["rounded", "truncated"],
 )
 def test_normalised_lane_matches_the_golden_rule(rule):
-    cases = _cases(rule, 6, seed=4)
+    cases = _cases(rule, 12, seed=4)
     dut = _Lane(rule, rule.tables()[0])
     seen = []
 
@@ -140,6 +141,8 @@ def test_normalised_lane_matches_the_golden_rule(rule):
     sim.run()
     want = [tuple(int(v) for v in c["outs"]) for c in cases]
     assert seen == want
-    # The cases reach both saturation ends and both shift directions.
+    # The cases reach both saturation ends and both shift directions (T = 8 + lr - gain + s).
     ws = [o[1] for o in want]
     assert min(ws) == -(1 << (rule.wh_bits - 1)) and max(ws) == (1 << (rule.wh_bits - 1)) - 1
+    totals = [8 + rule.lr_shift - rule.norm_gain + o[4] for o in want]
+    assert min(totals) < 0 < max(totals)
