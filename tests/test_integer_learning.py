@@ -216,10 +216,10 @@ def test_dead_zone_by_hand():
 class _GradRecorder(IntegerEngine):
     """The real engine; it also keeps the gradient each layer's update received."""
 
-    def _update(self, k, grad):
+    def _update(self, k, grad, *rest):
         self.grads = getattr(self, "grads", {})
         self.grads[k] = grad.copy()
-        super()._update(k, grad)
+        super()._update(k, grad, *rest)
 
 
 def _three_layer_engine(**fields):
@@ -343,3 +343,149 @@ def test_integer_command_rejects_bad_settings(tmp_path):
     assert main(["integer", "--config", str(cfg)]) == 2
     cfg.write_text("seeds = [0]\n[rule]\nhidden = 3\n")
     assert main(["integer", "--config", str(cfg)]) == 2
+
+
+# --- issue 13: per-weight step normalisation (norm_decay, norm_gain, stoch_round) -----------
+
+NORM = dataclasses.replace(TINY, m=0.0, norm_decay=2, norm_gain=10)
+
+
+def test_default_rule_is_the_issue5_rule():
+    """The new fields default to off, and a ``norm_gain`` that only moves the shift (no
+    normalisation, no rounding) gives the old rule's trajectory with ``lr_shift`` lowered by
+    the gain: ``(|M| F) >> (8 + lr_shift - gain)`` is the same shift."""
+    r = IntegerRule()
+    assert (r.norm_decay, r.norm_gain, r.stoch_round, r.normalised) == (0, 0, False, False)
+    old = dataclasses.replace(
+        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, lr_shift=2, dead_zone=0
+    )
+    new = dataclasses.replace(old, lr_shift=5, norm_gain=3)
+    assert new.normalised
+    rng = np.random.default_rng(7)
+    protos = rng.random((2, 16)) < 0.5
+    a, b = IntegerEngine(old, seed=3), IntegerEngine(new, seed=3)
+    for s in range(200):
+        x = protos[s % 2] ^ (rng.random(16) < 0.1)
+        assert a.step(x, s % 2) == b.step(x, s % 2)
+    for wa, wb in zip(a.w_h, b.w_h):
+        assert np.array_equal(wa, wb)
+    assert not a.row_moment[0].any() and not b.lane_moment[0].any()  # norm_decay 0: unused
+
+
+def test_norm_shift_by_hand():
+    """Row and lane moments, leading-one shift and bias correction on the first step."""
+    e = IntegerEngine(NORM)
+    e.norm_t = 1
+    inp, delta = np.array([1, 0, 1]), np.array([3, -1])
+    s = e._norm_shift(0, inp, delta)
+    # d = 2: P = 0 - 0 + (x^2 << 2) = [4, 0, 4];  Q = (delta^2 << 2) = [36, 4].
+    assert e.row_moment[0].tolist() == [4, 0, 4] and e.lane_moment[0].tolist() == [36, 4]
+    # bit lengths: P [3, 0, 3], Q [6, 3]; (bl P + bl Q + 1) >> 1 = [[5, 3], [3, 2], [5, 3]];
+    # bias correction c = max(d + 1 - bl(t = 1), 0) = 2.
+    assert s.tolist() == [[7, 5], [5, 4], [7, 5]]
+    # Second step at t = 4 (bl 3, c = 0) with x = [1, 1, 0], delta = [0, 2]:
+    # P = [4 - 1 + 4, 0 - 0 + 4, 4 - 1 + 0] = [7, 4, 3]; Q = [36 - 9 + 0, 4 - 1 + 16] = [27, 19].
+    e.norm_t = 4
+    s = e._norm_shift(0, np.array([1, 1, 0]), np.array([0, 2]))
+    assert e.row_moment[0].tolist() == [7, 4, 3] and e.lane_moment[0].tolist() == [27, 19]
+    # bl P [3, 3, 2], bl Q [5, 5]: (3 + 5 + 1) >> 1 = 4, (2 + 5 + 1) >> 1 = 4.
+    assert s.tolist() == [[4, 4], [4, 4], [4, 4]]
+
+
+def test_normalised_step_by_hand():
+    """``W_h -= sgn(M) ((|M| F) >> (8 + lr_shift - norm_gain + s_ij))`` on the first step."""
+    e = IntegerEngine(NORM)
+    e._w_h = [np.zeros((3, 2), dtype=np.int64), np.zeros((2, 2), dtype=np.int64)]
+    e.norm_t = 1
+    inp, delta = np.array([1, 0, 1]), np.array([3, -1])
+    s = e._norm_shift(0, inp, delta)  # [[7, 5], [5, 4], [7, 5]] (test above)
+    e._update(0, np.outer(inp, delta), s)
+    # M = G = [[3, -1], [0, 0], [3, -1]]; m = 0 so F = 256; shift = 8 + 1 - 10 + s = s - 1:
+    # 3 * 256 >> 6 = 12 and 1 * 256 >> 4 = 16, against the sign of M.
+    assert e.acc[0].tolist() == [[3, -1], [0, 0], [3, -1]]
+    assert e.w_h[0].tolist() == [[-12, 16], [0, 0], [-12, 16]]
+    # A shift below 0 is a left shift: s = 0 gives shift -1, 3 * 256 << 1 = 1536 and
+    # 1 * 256 << 1 = 512, both past the 10-bit W_h, which saturates to -512 and 511.
+    e._w_h[0] = np.zeros((3, 2), dtype=np.int64)
+    e.acc[0] = np.zeros((3, 2), dtype=np.int64)
+    e._update(0, np.outer(inp, delta), 0)
+    assert e.w_h[0][0].tolist() == [-512, 511]
+
+
+def _lowbias32(x: int) -> int:
+    """lowbias32 (C. Wellons, hash-prospector) in plain Python, independent of numpy."""
+    x &= 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def test_stochastic_rounding_by_hand_and_unbiased():
+    """Each synapse adds ``r mod 2**shift`` of its lane's next draw before the shift, draws of
+    lane ``j`` being ``lowbias32(lowbias32(lane_seed_j ^ 0x9E3779B9) + n)``, rows in order."""
+    from spinapse.golden.integer_model.learning import ROUND_SALT
+
+    rule = dataclasses.replace(NORM, stoch_round=True, norm_decay=0, norm_gain=0)
+    e = IntegerEngine(rule, array_seed=1)
+    assert ROUND_SALT == 0x9E3779B9
+    seeds = [_lowbias32(sd ^ 0x9E3779B9) for sd in lane_seeds(1 * 2 + 0, 2)]
+    e._w_h[0] = np.zeros((3, 2), dtype=np.int64)
+    # M = 5 and -3, F = 256, shift = 8 + lr_shift 1 = 9: |M| F = 1280 (2.5 units), 768 (1.5).
+    e._update(0, np.array([[5, -3]] * 3))
+    r0 = [_lowbias32(seeds[0] + n) & 511 for n in range(3)]  # low 9 bits of draw n, lane 0
+    r1 = [_lowbias32(seeds[1] + n) & 511 for n in range(3)]
+    want = [[-((1280 + a) >> 9), (768 + b) >> 9] for a, b in zip(r0, r1)]
+    assert e.w_h[0].tolist() == want
+    assert e.round_draws[0].count.tolist() == [3, 3]
+    # Unbiased: 2000 steps of 0.25 units (M = 1, F = 256, shift 10) move W_h by 500 on average;
+    # the sum of 2000 Bernoulli(1/4) draws has sd 19.4, so +-80 is a 4-sd bound (seeded, fixed).
+    rule = dataclasses.replace(rule, lr_shift=2, leak_shift=1)
+    e = IntegerEngine(rule, array_seed=2)
+    e._w_h[0] = np.zeros((3, 2), dtype=np.int64)
+    for _ in range(2000):
+        e.acc[0] = np.zeros((3, 2), dtype=np.int64)
+        e._update(0, np.ones((3, 2), dtype=np.int64))
+    assert np.all(np.abs(e.w_h[0] + 500) <= 80), e.w_h[0]
+
+
+def test_normalisation_is_digital_only_and_validated():
+    with pytest.raises(ValueError, match="digital-mode"):
+        IntegerEngine(dataclasses.replace(TINY, norm_decay=4), "device")
+    with pytest.raises(ValueError, match="IntegerRule.norm_decay"):
+        IntegerRule(norm_decay=15)
+    with pytest.raises(ValueError, match="IntegerRule.stoch_round"):
+        IntegerRule(stoch_round=1)
+
+
+def test_population_thresholds_by_hand():
+    """Thresholds from the mean pre-activation over a sample set, layer after layer."""
+    e = IntegerEngine(TINY)  # thr_frac 2
+    e.arrays[0].bits = np.array([[True, True], [True, False], [False, False]])
+    e.arrays[1].bits = np.array([[True, True], [False, True]])
+    x = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 0]], dtype=bool)
+    t1, t2 = e.population_thresholds(x)
+    # a1 = x @ [[1, 1], [1, -1], [-1, -1]] = [2, 0], [0, -2], [1, 1]; * 4 summed: [12, -4];
+    # floor(/ 3) = [4, -2].
+    assert t1.tolist() == [4, -2]
+    # c1 = 4 a1 - T1 = [4, 2], [-4, -6], [0, 6] -> h1 = [+, +], [-, -], [+, +] (0 -> +);
+    # a2 = h1 @ [[1, 1], [-1, 1]] = [0, 2], [0, -2], [0, 2]; * 4 summed [0, 8]; / 3 -> [0, 2].
+    assert t2.tolist() == [0, 2]
+    with pytest.raises(ValueError, match="xb must have shape"):
+        e.population_thresholds(np.zeros((0, 3), dtype=bool))
+
+
+def test_learner_saves_population_thresholds():
+    rule = dataclasses.replace(
+        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, lr_shift=2, dead_zone=0
+    )
+    learner = IntegerLearner(rule, seed=2, population_thresholds=True)
+    x = torch.rand(40, 16)
+    y = torch.randint(0, 2, (40,))
+    learner.start_task(0)
+    learner.train_epoch(x, y, torch.Generator().manual_seed(0))
+    learner.end_task(0, x, y)
+    want = learner.engine.population_thresholds((x >= 0.5).numpy())
+    assert all(np.array_equal(a, b) for a, b in zip(learner.thr_copies[0], want))
+    assert not all(np.array_equal(a, b) for a, b in zip(want, learner.engine.thr))

@@ -76,6 +76,15 @@ class _LaneDraws:
         out[idx] = r.astype(np.int64)
         return out
 
+    def raw_rows(self, rows: int) -> np.ndarray:
+        """One full 32-bit draw per lane for each of ``rows`` rows taken in order (uint64
+        ``[rows, L]``, values in ``[0, 2**32)``); every lane's counter advances by ``rows``."""
+        r = lowbias32(
+            self.seeds[None, :] + self.count[None, :] + np.arange(rows, dtype=np.uint64)[:, None]
+        )
+        self.count = (self.count + np.uint64(rows)) & _M32
+        return r
+
     def draw_rows(self, pulses: np.ndarray) -> np.ndarray:
         """Draws for a ``[rows, L]`` bool matrix of pulses taken row by row (one per pulse)."""
         p = pulses.astype(np.uint64)

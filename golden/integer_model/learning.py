@@ -20,7 +20,10 @@ input of layer ``l`` is ``h_{l-1}`` in {-1, +1}:
 4. Layers are updated from ``l = L`` down to ``l = 1``, per weight:
    ``M <- sat(M - sgn(M)(|M| >> leak_shift) + G)``;
    ``F = table[|W_h| >> index_shift]`` if ``sgn(W_h) == sgn(M)`` (the step shrinks ``|W_h|``)
-   else ``2**8``; ``W_h <- sat(W_h - sgn(M)((|M| F) >> (8 + lr_shift)))``.
+   else ``2**8``; ``W_h <- sat(W_h - sgn(M)((|M| F) >> (8 + lr_shift)))``. With the issue-13
+   fields (``norm_decay``, ``norm_gain``, ``stoch_round``; off by default) the shift becomes
+   ``8 + lr_shift - norm_gain + s_ij``, ``s_ij ~ log2 sqrt(v_ij)`` from a factored second
+   moment (per-row and per-lane registers, Shazeer & Stern, ICML 2018), rounded stochastically.
 5. Digital mode: the array bit is written (write-verify, ``retry_limit`` retries) wherever it
    differs from ``W_h >= 0``. Device mode: no ``W_h`` memory; a gate pulse of polarity
    ``-sgn(M)`` and code ``min(|M| >> lr_shift, 2**code_bits - 1)`` goes to the hidden-state
@@ -42,11 +45,17 @@ import numpy as np
 from spinapse.golden.integer_model.array_models import (
     BinaryArrayModel,
     HiddenStateArrayModel,
+    _LaneDraws,
     lane_seeds,
+    lowbias32,
 )
 from spinapse.golden.integer_model.fmeta_table import F_BITS, F_ONE, fmeta_table
 
 MODES = ("digital", "device")
+
+#: XORed into the lane seeds of a layer's array to seed its stochastic-rounding draws (a
+#: separate counter-based stream per lane: ``lowbias32(lane_seed ^ ROUND_SALT)``).
+ROUND_SALT = 0x9E3779B9
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,26 @@ class IntegerRule:
         Width of a gate-pulse code (device mode), in [1, 8].
     retry_limit : int
         Write-verify retries after the first pulse (digital mode), in [0, 15].
+    norm_decay : int
+        Per-weight step normalisation (issue 13; digital mode only), 0 = off (the rule of
+        issue 5). With ``d = norm_decay`` in [1, 14] every layer keeps a factored second
+        moment of its gradient ``G = h_in^T delta`` (Shazeer & Stern, "Adafactor", ICML 2018:
+        row and column statistics instead of one per weight): per row
+        ``P_i <- P_i - (P_i >> d) + (h_in_i^2 << d)`` and per lane
+        ``Q_j <- Q_j - (Q_j >> d) + (delta_j^2 << d)``, so ``P_i Q_j / 2**(4d)`` estimates
+        Adam's ``v`` (``beta2 = 1 - 2**-d``) of weight ``(i, j)``. The step is divided by
+        ``2**s_ij ~ sqrt(P_i Q_j)`` with ``s_ij = ((bl(P_i) + bl(Q_j) + 1) >> 1) + c`` (``bl``:
+        bit length, a leading-one detector) and ``c = max(d + 1 - bl(t), 0)`` the log2 bias
+        correction of the ``t``-th step of the task (Adam's ``1 - beta2**t``).
+    norm_gain : int
+        Left shift of the normalised step, in [0, 48]: the step is
+        ``(|M| F) >> (8 + lr_shift + s_ij - norm_gain)`` (a left shift where that is negative);
+        with ``norm_decay = 0``, ``s_ij = 0`` (a gain for a ``W_h`` with more fraction bits).
+    stoch_round : bool
+        Round the step's final right shift stochastically (digital mode only): add ``T`` random
+        low bits of a per-lane ``lowbias32`` counter draw (one draw per synapse per step, rows
+        in order) before truncating, so a step below one unit of ``W_h`` moves it with the
+        probability of its fraction instead of never.
     """
 
     n_in: int = 784
@@ -134,6 +163,9 @@ class IntegerRule:
     init_range: int = 8
     code_bits: int = 4
     retry_limit: int = 3
+    norm_decay: int = 0
+    norm_gain: int = 0
+    stoch_round: bool = False
 
     def __post_init__(self) -> None:
         ranges = {
@@ -158,17 +190,27 @@ class IntegerRule:
             "init_range": (1, 1 << (self.wh_bits - 2)),
             "code_bits": (1, 8),
             "retry_limit": (0, 15),
+            "norm_decay": (0, 14),
+            "norm_gain": (0, 48),
         }
         for name, (lo, hi) in ranges.items():
             v = getattr(self, name)
             if not (isinstance(v, int) and lo <= v <= hi):
                 raise ValueError(f"IntegerRule.{name} must be an int in [{lo}, {hi}], got {v!r}")
+        if not isinstance(self.stoch_round, bool):
+            raise ValueError(f"IntegerRule.stoch_round must be a bool, got {self.stoch_round!r}")
         for name in ("m", "m_out"):
             v = getattr(self, name)
             if v is None and name == "m_out":
                 continue
             if not (isinstance(v, int | float) and np.isfinite(v) and v >= 0):
                 raise ValueError(f"IntegerRule.{name} must be a finite number >= 0, got {v!r}")
+
+    @property
+    def normalised(self) -> bool:
+        """Whether the step uses the issue-13 extensions (``norm_decay``, ``norm_gain`` or
+        ``stoch_round``); ``False`` is the rule of issue 5, bit for bit."""
+        return self.norm_decay > 0 or self.norm_gain > 0 or self.stoch_round
 
     @property
     def n_layers(self) -> int:
@@ -200,6 +242,30 @@ class IntegerRule:
 
 def _sat(x: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(x, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+
+
+def _bit_length(x: np.ndarray) -> np.ndarray:
+    """Bit length of non-negative int64 values (a leading-one detector): 0 -> 0, 1 -> 1,
+    2..3 -> 2, 4..7 -> 3, ..."""
+    out = np.zeros(x.shape, dtype=np.int64)
+    x = x.copy()
+    for b in (32, 16, 8, 4, 2, 1):
+        big = x >= (1 << b)
+        out += np.where(big, b, 0)
+        x = np.where(big, x >> b, x)
+    return out + (x > 0)
+
+
+def _shift_round(num: np.ndarray, shift, rand: np.ndarray | None = None) -> np.ndarray:
+    """``num >> shift`` (``num`` >= 0 int64 ``[rows, lanes]``, ``shift`` int or int64 array;
+    a left shift where ``shift < 0``). With ``rand`` (int64 ``[rows, lanes]``, 32-bit draws),
+    rounded stochastically: ``(num + (rand mod 2**min(shift, 32))) >> shift``, i.e. rounded up
+    with probability ``(num mod 2**shift) / 2**shift`` (for ``shift`` <= 32)."""
+    shift = np.broadcast_to(np.asarray(shift, dtype=np.int64), num.shape)
+    right = np.maximum(shift, 0)
+    if rand is not None:
+        num = num + (rand & ((np.int64(1) << np.minimum(right, 32)) - 1))
+    return np.where(shift >= 0, num >> right, num << np.maximum(-shift, 0))
 
 
 def _pm(bits: np.ndarray) -> np.ndarray:
@@ -304,11 +370,24 @@ class IntegerEngine:
         r = rule
         shapes = r.layer_shapes()
         w_h = initial_w_h(rule, seed)
-        self.acc = [np.zeros(s, dtype=np.int64) for s in shapes]
         self.thr = [np.zeros(s[1], dtype=np.int64) for s in shapes]
         self.tables = [np.asarray(t, dtype=np.int64) for t in r.tables()]
         self.counters = Counters()
         self.last_error: np.ndarray | None = None
+        if r.normalised and mode != "digital":
+            raise ValueError(
+                "norm_decay, norm_gain and stoch_round are digital-mode fields (device mode "
+                "keeps no W_h in the engine); set them to 0 / False for mode='device'"
+            )
+        self.reset_moments()
+        self.round_draws = (
+            [
+                _LaneDraws(lowbias32(np.asarray(sd, dtype=np.uint64) ^ np.uint64(ROUND_SALT)))
+                for sd in array_lane_seeds(rule, array_seed)
+            ]
+            if r.stoch_round
+            else None
+        )
         if arrays is not None:
             if len(arrays) != r.n_layers:
                 raise ValueError(
@@ -327,6 +406,15 @@ class IntegerEngine:
                 HiddenStateArrayModel(w, r.wh_bits, t, r.index_shift, sd)
                 for w, t, sd in zip(w_h, r.tables(), seeds)
             ]
+
+    def reset_moments(self) -> None:
+        """Zero the optimizer state of a task start: ``M``, the row and lane second moments
+        ``P``, ``Q`` and the step count ``t`` (the paper's fresh optimizer per task)."""
+        shapes = self.rule.layer_shapes()
+        self.acc = [np.zeros(s, dtype=np.int64) for s in shapes]
+        self.row_moment = [np.zeros(s[0], dtype=np.int64) for s in shapes]
+        self.lane_moment = [np.zeros(s[1], dtype=np.int64) for s in shapes]
+        self.norm_t = 0
 
     @property
     def w_h(self) -> list[np.ndarray]:
@@ -349,6 +437,32 @@ class IntegerEngine:
             if k < r.n_layers - 1:
                 ins.append(_pm(c >= 0))
         return ins, wb, cs
+
+    def population_thresholds(self, xb: np.ndarray) -> list[np.ndarray]:
+        """Thresholds from population statistics of the current weights (issue 13): layer by
+        layer, ``T_l = floor(mean over the samples of a_l * 2**thr_frac)``, the input of layer
+        ``l + 1`` binarized with the new ``T_l``; the integer counterpart of the float model's
+        BatchNorm population statistics, computed by the host at the end of a task.
+
+        ``xb`` bool ``[N, n_in]`` (N >= 1, e.g. the task's training set); returns ``L`` int64
+        arrays ``[lanes_l]`` in units of ``2**-thr_frac``.
+
+        Raises
+        ------
+        ValueError
+            If ``xb`` is not ``[N, n_in]`` with ``N >= 1``.
+        """
+        xb = np.asarray(xb, dtype=bool)
+        if xb.ndim != 2 or xb.shape[0] < 1 or xb.shape[1] != self.rule.n_in:
+            raise ValueError(f"xb must have shape (N >= 1, {self.rule.n_in}), got {xb.shape}")
+        r = self.rule
+        h, out = xb.astype(np.int64), []
+        for b in self.w_b():
+            a = (h @ _pm(b)) << r.thr_frac
+            t = a.sum(axis=0) // a.shape[0]
+            out.append(t)
+            h = _pm(a - t >= 0)
+        return out
 
     def predict(self, xb: np.ndarray, thr: list[np.ndarray] | None = None) -> np.ndarray:
         """Class of each input: ``xb`` bool ``[N, n_in]`` -> int64 ``[N]`` (first argmax).
@@ -394,11 +508,29 @@ class IntegerEngine:
             deltas.insert(0, np.where(masks[k], _sat(back, r.delta_bits), 0))
         # Output layer first, down to layer 1, as the RTL does it (the layers touch disjoint
         # state and the gradients use the W_b sensed in the forward pass, so order is free).
+        if r.norm_decay:
+            self.norm_t = min(self.norm_t + 1, 1 << r.norm_decay)
         for k in range(n - 1, -1, -1):
-            self._update(k, np.outer(ins[k], deltas[k]))
+            shift = self._norm_shift(k, ins[k], deltas[k])
+            self._update(k, np.outer(ins[k], deltas[k]), shift)
         return int(np.argmax(c_out))
 
-    def _update(self, k: int, grad: np.ndarray) -> None:
+    def _norm_shift(self, k: int, inp: np.ndarray, delta: np.ndarray) -> np.ndarray | int:
+        """Update layer ``k``'s row and lane moments with this step's ``h_in`` and ``delta``
+        and return ``s_ij`` (int64 ``[rows, lanes]``; 0 without normalisation)."""
+        d = self.rule.norm_decay
+        if d == 0:
+            return 0
+        p, q = self.row_moment[k], self.lane_moment[k]
+        p = p - (p >> d) + ((inp * inp) << d)
+        q = q - (q >> d) + ((delta * delta) << d)
+        self.row_moment[k], self.lane_moment[k] = p, q
+        corr = max(d + 1 - self.norm_t.bit_length(), 0)
+        return ((_bit_length(p)[:, None] + _bit_length(q)[None, :] + 1) >> 1) + corr
+
+    def _update(self, k: int, grad: np.ndarray, norm_shift: np.ndarray | int = 0) -> None:
+        """Lane arithmetic of layer ``k`` for gradient ``grad`` (int64 ``[rows, lanes]``);
+        ``norm_shift`` is ``s_ij`` of :meth:`_norm_shift` (0 without normalisation)."""
         r = self.rule
         m_old = self.acc[k]
         mag = np.abs(m_old)
@@ -412,7 +544,14 @@ class IntegerEngine:
             table = self.tables[k]
             idx = np.minimum(np.abs(w) >> r.index_shift, table.shape[0] - 1)
             f = np.where(shrink, table[idx], F_ONE)
-            step = (mag * f) >> (F_BITS + r.lr_shift)
+            if not r.normalised:
+                step = (mag * f) >> (F_BITS + r.lr_shift)
+            else:
+                shift = F_BITS + r.lr_shift - r.norm_gain + norm_shift
+                rand = None
+                if r.stoch_round:
+                    rand = self.round_draws[k].raw_rows(w.shape[0]).astype(np.int64)
+                step = _shift_round(mag * f, shift, rand)
             w = _sat(w - sgn * step, r.wh_bits)
             self._w_h[k] = w
             self._write_verify(self.arrays[k], w >= 0)

@@ -69,6 +69,10 @@ class IntegerCompareConfig(BaseModel):
         Batch size of the float models, in [2, 1000].
     float_m : float
         ``m`` of every layer of the float metaplastic run, >= 0.
+    int_population_thresholds : bool
+        Save the integer runs' thresholds from population statistics of each task's training
+        set (:meth:`IntegerEngine.population_thresholds`, like the float model's BatchNorm)
+        instead of the tracked ``T``.
     rule : dict
         :class:`IntegerRule` fields (the rule of the ``integer`` run; ``integer_m0`` sets
         ``m = m_out = 0``).
@@ -84,6 +88,7 @@ class IntegerCompareConfig(BaseModel):
     float_epochs: int = Field(2, ge=1, le=100)
     float_batch: int = Field(20, ge=2, le=1000)
     float_m: float = Field(2.0, ge=0)
+    int_population_thresholds: bool = False
     rule: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("seeds")
@@ -130,6 +135,7 @@ def compare_integer_float(
     with_float: bool = True,
     float_m: float | None = 2.0,
     float_batch: int = 20,
+    population_thresholds: bool = False,
 ) -> dict[str, Any]:
     """Run the four models of one seed on the same permuted tasks and return their accuracies.
 
@@ -150,6 +156,8 @@ def compare_integer_float(
         ``m`` of every float layer, >= 0 (``None``: the rule's ``m`` and ``m_out``).
     float_batch : int
         Batch size of the float models, >= 2.
+    population_thresholds : bool
+        The integer runs save population thresholds at each task end (:class:`IntegerLearner`).
 
     Returns
     -------
@@ -183,7 +191,7 @@ def compare_integer_float(
     m0 = dataclasses.replace(rule, m=0.0, m_out=0.0)
     hidden = rule.n_hidden_layers
     for name, r in (("integer", rule), ("integer_m0", m0)):
-        learner = IntegerLearner(r, seed=seed)
+        learner = IntegerLearner(r, seed=seed, population_thresholds=population_thresholds)
         scale = _FirstTaskScale(lambda lr=learner: lr.engine.w_h[:hidden])
         res = run_continual(tasks, learner, int_epochs, seed, progress=False, after_task=scale)
         out[name] = _summary(res.acc) | {"median_abs_wh_task1": scale.median}
@@ -215,6 +223,7 @@ def compare_integer_float(
         "float_epochs": float_epochs,
         "float_m": [m, m_out] if with_float else None,
         "float_batch": float_batch,
+        "population_thresholds": population_thresholds,
         "seed": seed,
     }
     out["seconds"] = time.perf_counter() - t0
@@ -251,6 +260,7 @@ def _one_seed(args: tuple[IntegerCompareConfig, int]) -> dict[str, Any]:
         seed=seed,
         float_m=cfg.float_m,
         float_batch=cfg.float_batch,
+        population_thresholds=cfg.int_population_thresholds,
     )
 
 

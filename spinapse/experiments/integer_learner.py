@@ -32,6 +32,11 @@ class IntegerLearner:
         Seed of the initial ``W_h``, >= 0.
     p_success, array_seed : int
         Array settings (see :class:`IntegerEngine`).
+    population_thresholds : bool
+        At each task end save thresholds recomputed from the task's training set
+        (:meth:`IntegerEngine.population_thresholds`, the float model's BatchNorm population
+        statistics) instead of the engine's tracked ``T`` (an exponential mean over the last
+        ``2**thr_shift`` steps only). Training is unchanged.
 
     Notes
     -----
@@ -47,13 +52,15 @@ class IntegerLearner:
         seed: int = 0,
         p_success: int = 256,
         array_seed: int = 1,
+        population_thresholds: bool = False,
     ) -> None:
         self.engine = IntegerEngine(rule, mode, seed, p_success, array_seed)
+        self.population_thresholds = population_thresholds
         self.thr_copies: list[list[np.ndarray]] = []
 
     def start_task(self, index: int) -> None:
         e = self.engine
-        e.acc = [np.zeros_like(a) for a in e.acc]
+        e.reset_moments()
         e.thr = [np.zeros_like(t) for t in e.thr]
 
     def train_epoch(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
@@ -68,7 +75,10 @@ class IntegerLearner:
     def end_task(self, index: int, x: torch.Tensor, y: torch.Tensor) -> None:
         if len(self.thr_copies) != index:
             raise ValueError(f"end_task({index}) after {len(self.thr_copies)} finished tasks")
-        self.thr_copies.append([t.copy() for t in self.engine.thr])
+        if self.population_thresholds:
+            self.thr_copies.append(self.engine.population_thresholds((x >= 0.5).numpy()))
+        else:
+            self.thr_copies.append([t.copy() for t in self.engine.thr])
 
     def evaluate(self, index: int, x: torch.Tensor, y: torch.Tensor) -> float:
         thr = self.thr_copies[index] if index < len(self.thr_copies) else None
