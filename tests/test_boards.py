@@ -216,14 +216,30 @@ def test_ulx3s_bitstream(tmp_path):
 
 @pytest.mark.slow
 def test_ulx3s_training_bitstream(tmp_path):
-    """The 784-4-10 training system with two emulated arrays on the ECP5-85F at 12.5 MHz from the
-    PLL (at 16.7 MHz it routed at 15.4 MHz; 784-16-10 needs 3.5x the LUT RAM of the 85F:
-    docs/fpga_prototype.md)."""
+    """The default training system (784-H-10, H = ``training_hidden``) with two emulated arrays
+    on the ECP5-85F at its training clock; the big memories (layer 1's ``W_h``, ``M`` and the
+    emulator rows) in DP16KD block RAM, not LUT RAM (docs/fpga_prototype.md)."""
+    b = board("ulx3s-85f")
     rec = _build("ulx3s-85f", tmp_path, "--design", "training")
     info = rec["design_info"]
-    assert (info["network"], info["arrays"], info["write_code"]) == ("784-4-10", "emulator", 2)
-    assert rec["clock_mhz"] == 12.5 and rec["synthesis"]["script_after_read"] == ""
-    assert rec["utilization"]["EHXPLLL"]["used"] == 1
+    h = b.training_hidden
+    assert (info["network"], info["arrays"], info["write_code"]) == (f"784-{h}-10", "emulator", 2)
+    assert rec["clock_mhz"] == (b.training_clock_hz or b.clock_hz) / 1e6
+    # W_h and M of layer 1 (784 x 10 bits per lane each) and the emulator rows (3 bits per
+    # lane) over 1024 x 18 blocks.
+    want = 2 * -(-h * 10 // 18) + -(-h * 3 // 18)
+    assert rec["utilization"]["DP16KD"]["used"] >= want
+    # Only layer 2's small memories (H rows) may be LUT RAM.
+    assert rec["synthesis_cells"]["cells"].get("TRELLIS_DPR16X4", 0) <= 4 * h
+
+
+@pytest.mark.slow
+def test_ulx3s_training_on_pins_bitstream(tmp_path):
+    """The mixed-signal training prototype: the same system with its arrays on the GPIO bank."""
+    b = board("ulx3s-85f")
+    rec = _build("ulx3s-85f", tmp_path, "--design", "training", "--array", "pins")
+    assert rec["design_info"]["arrays"] == "pins"
+    assert rec["design_info"]["network"] == f"784-{b.training_hidden}-10"
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
