@@ -1,10 +1,9 @@
-"""``PinSynapseArray`` against a model chip on its pins (Amaranth simulator).
-
-The chip model: a 0/1 weight per (row, lane); a ``write_en`` strobe sets every enabled lane with a
-nonzero code to its polarity; ``read_en`` drives the row's bits on ``sense``; on each write it
-holds ``ready`` low from the strobe until 6 cycles after it. Random commands (seed 5) must give
-the reads of a plain Python array, every strobe must last exactly ``pulse_cycles`` and no strobe
-may start while the chip is not ready.
+"""``PinSynapseArray`` and ``LaneSerializer`` against a model chip on the pins (Amaranth
+simulator; the chip is :mod:`spinapse.cosim.pin_chip`: a 0/1 weight per (row, lane), a
+``write_en`` strobe sets every enabled lane with a nonzero code to its polarity, ``read_en``
+drives the row's bits on ``sense``, ``ready`` low from a write strobe until 6 cycles after it).
+Random commands (seed 5) must give the reads of a plain Python array, every strobe must last
+exactly ``pulse_cycles`` and no strobe may start while the chip is not ready.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
+from spinapse.cosim.pin_chip import chip_model
 from spinapse.rtl.lane_serializer import LaneSerializer
 from spinapse.rtl.pin_array import PinSynapseArray
 from spinapse.rtl.synapse_array import SynapseOp, command_layout
@@ -27,44 +27,6 @@ def _payload(op, row, enable, polarity, codes) -> int:
     code = sum(k << (i * CODE_BITS) for i, k in enumerate(codes))
     fields = dict(op=op.value, row=row, col=0, enable=enable, polarity=polarity, code=code)
     return sum(v << layout[n].offset for n, v in fields.items())
-
-
-def _chip_model(pins, chip, lanes, strobes, violations):
-    """Testbench of a model chip on ``pins`` (``chip[row][lane]`` its 0/1 weights); appends each
-    strobe's length to ``strobes`` and protocol breaches to ``violations``."""
-
-    async def chip_model(ctx):
-        # Values after each clock edge; the chip lowers ready as soon as a write strobe rises.
-        busy, high, was_write = 0, 0, False
-        ctx.set(pins.ready, 1)
-        while True:
-            await ctx.tick()
-            w, g, r = (ctx.get(getattr(pins, n)) for n in ("write_en", "gate_en", "read_en"))
-            row = ctx.get(pins.row)
-            if w or g or r:
-                if high == 0 and busy:
-                    violations.append("strobe while the chip was busy")
-                high += 1
-                was_write = bool(w)
-                if w:
-                    busy = 6
-                if r:
-                    ctx.set(pins.sense, sum(b << i for i, b in enumerate(chip[row])))
-            else:
-                if high:
-                    strobes.append(high)
-                    if was_write:
-                        e, p, c = (
-                            ctx.get(getattr(pins, n)) for n in ("enable", "polarity", "code")
-                        )
-                        for i in range(lanes):
-                            if (e >> i) & 1 and (c >> (i * CODE_BITS)) & 3:
-                                chip[row][i] = (p >> i) & 1
-                high = 0
-                busy = max(0, busy - 1)
-            ctx.set(pins.ready, 0 if (busy or w) else 1)
-
-    return chip_model
 
 
 def test_commands_reach_the_chip_and_reads_return():
@@ -87,7 +49,7 @@ def test_commands_reach_the_chip_and_reads_return():
                     ref[row][i] = (pol >> i) & 1
     chip = [[0] * LANES for _ in range(ROWS)]
     strobes, reads, violations = [], [], []
-    chip_model = _chip_model(dut.pins, chip, LANES, strobes, violations)
+    chip_bench = chip_model(dut.pins, chip, LANES, strobes, violations)
 
     async def engine(ctx):
         ctx.set(dut.bus.sense.ready, 1)
@@ -103,7 +65,7 @@ def test_commands_reach_the_chip_and_reads_return():
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(chip_model, background=True)
+    sim.add_testbench(chip_bench, background=True)
     sim.add_testbench(engine)
     sim.run()
     assert reads == expected
@@ -181,7 +143,7 @@ def test_serializer_moves_two_wide_ports_over_one_pin_bank():
 
     sim = Simulator(top)
     sim.add_clock(1e-8)
-    sim.add_testbench(_chip_model(pins.pins, chip, 3, strobes, violations), background=True)
+    sim.add_testbench(chip_model(pins.pins, chip, 3, strobes, violations), background=True)
     sim.add_testbench(engine(0))
     sim.add_testbench(engine(1))
     sim.run()

@@ -117,11 +117,10 @@ def _build(args: argparse.Namespace) -> int:
             clock_hz,
             extra,
             collision_free=not training,
-            # The training system: router2 (it routed where router1 did not finish), and
-            # the faster, area-oriented flow (old ABC, no timing-driven placement) that keeps
-            # its build within minutes; its clock leaves the slack that flow needs.
+            # The training system: router2 (it routed where router1 did not finish) and
+            # placement without timing weights (nextpnr's annealing refinement took 923 s of
+            # wall time for 784-32-10 with them); its clock leaves the slack that needs.
             nextpnr_extra="--router router2 --no-tmdriv" if training else "",
-            synth_extra="-noabc9" if training else "",
         )
     except BuildError as exc:
         raise UsageError(str(exc)) from None
