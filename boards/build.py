@@ -141,7 +141,7 @@ def build_board(
     (only for designs whose memories are never read and written at one address in one cycle,
     as the inference engine's; the training engine's read-modify-write memories keep Yosys'
     collision logic). ``nextpnr_extra`` is appended to nextpnr's options and ``synth_extra`` to
-``synth_ecp5``/``synth_ice40``'s (both recorded).
+    ``synth_ecp5``/``synth_ice40``'s (both recorded).
 
     Files in ``out_dir``: ``top.bit`` (ECP5) or ``top.bin`` (iCE40), the tool scripts and logs,
     ``report.json`` (nextpnr) and ``build.json`` (the returned record).
