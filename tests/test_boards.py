@@ -44,14 +44,15 @@ def test_board_top_elaborates(name):
 
 
 def test_training_top_elaborates_with_emulated_arrays():
-    """The ULX3S training top: UART training system, 784-4-10 digital engine, two emulators
-    (their xorshift generators: 32 flip-flops per lane) behind FixedWriteCode, on the pins."""
+    """The ULX3S training top: UART training system, 784-32-10 digital engine, two emulators
+    (their xorshift generators: 32 flip-flops per lane) behind FixedWriteCode, on the pins, the
+    engine clock from the PLL."""
     from spinapse.boards.training_top import TrainingTop
     from spinapse.experiments.board_training import emulated_training_system
 
     b = board("ulx3s-85f")
     t = emulated_training_system(b.training_hidden)
-    assert t.rule.n_hidden == 4 and t.describe()["network"] == "784-4-10"
+    assert t.rule.n_hidden == 32 and t.describe()["network"] == "784-32-10"
     # Write code 2 is 1.1 x Ic0 on the STT card: switches at level 0 almost surely.
     assert t.table[2][0] > 0.99 * 65536
     top = TrainingTop(
@@ -59,8 +60,8 @@ def test_training_top_elaborates_with_emulated_arrays():
     )
     files = dict(b.platform().prepare(top, name="top").files)
     rtlil = files["top.il"]
-    assert len(re.findall(r"wire width 32 .*\\rng\d+\b", rtlil)) >= 4 + 10, "one per lane"
-    assert "uart" in files["top.lpf"].lower()
+    assert len(re.findall(r"wire width 32 .*\\rng\d+\b", rtlil)) >= 32 + 10, "one per lane"
+    assert "uart" in files["top.lpf"].lower() and "cell \\EHXPLLL" in rtlil
 
 
 def test_training_top_elaborates_with_arrays_on_pins():
