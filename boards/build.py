@@ -131,6 +131,7 @@ def build_board(
     extra: dict | None = None,
     collision_free: bool = True,
     nextpnr_extra: str = "",
+    synth_extra: str = "",
 ) -> dict:
     """Build ``top`` (an Elaboratable) for ``board`` into ``out_dir``; return the build record.
 
@@ -139,7 +140,8 @@ def build_board(
     in the record under ``"design_info"``. ``collision_free`` applies :data:`COLLISION_FREE`
     (only for designs whose memories are never read and written at one address in one cycle,
     as the inference engine's; the training engine's read-modify-write memories keep Yosys'
-    collision logic). ``nextpnr_extra`` is appended to nextpnr's options (recorded).
+    collision logic). ``nextpnr_extra`` is appended to nextpnr's options and ``synth_extra`` to
+    ``synth_ecp5``/``synth_ice40``'s (both recorded).
 
     Files in ``out_dir``: ``top.bit`` (ECP5) or ``top.bin`` (iCE40), the tool scripts and logs,
     ``report.json`` (nextpnr) and ``build.json`` (the returned record).
@@ -157,7 +159,7 @@ def build_board(
     env = toolchain_env()
     os.environ.update(env)  # Amaranth's plan.execute_local reads the tools from the environment
     nextpnr_opts = ("--report report.json " + nextpnr_extra).strip()
-    synth_opts = "-dsp" if board.family == "ice40" else ""
+    synth_opts = (("-dsp " if board.family == "ice40" else "") + synth_extra).strip()
     t0 = time.monotonic()
     cpu0 = _children_cpu_s()
     after_read = COLLISION_FREE if collision_free else ""

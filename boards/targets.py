@@ -7,7 +7,9 @@ PLL, folded to PE (8, 8, 10) x SIMD (56, 32, 4), 454 cycles per image: the UART 
 images/s at 115200 baud) bounds the board, not the engine, so the folding is chosen for a short
 build and a high clock (the 3136-bit weight words of PE 32 x SIMD 98 took over an hour to
 route). The iCEBreaker (iCE40UP5K, 12 MHz, 5280 LCs, 30 block RAMs) carries a 784-32-10 network.
-Both keep the image in block RAM (``input_copy=False``).
+Both keep the image in block RAM (``input_copy=False``). The ULX3S's training system is
+784-32-10 at 12.5 MHz from the PLL: its memories are block RAM (42 DP16KD); the build, about
+20 min of tool CPU on a shared machine, is what bounds ``H`` (docs/fpga_prototype.md).
 """
 
 from __future__ import annotations
@@ -40,9 +42,8 @@ class Board:
         oscillator itself. The build fails if nextpnr's Fmax is below the clock used.
     training_hidden : int, optional
         Hidden neurons of the default training system ``784-H-10``; ``None``: the board carries
-        no training system (the iCE40UP5K has no distributed RAM, so the training engine's
-        asynchronously read row memories would be flip-flops: 784 x 16 x 23 bits for H = 16,
-        against 5280 logic cells).
+        no training system (the iCE40UP5K: not built; with 784 x H x 20 bits of ``W_h``/``M``
+        and 5280 logic cells for per-lane update logic, only a few lanes could fit).
     training_clock_hz : float, optional
         Clock of the training system (``None``: the oscillator).
     """
@@ -96,7 +97,7 @@ BOARDS: dict[str, Board] = {
         EngineConfig((784, 256, 256, 10), (8, 8, 10), (56, 32, 4), in_width=56),
         input_copy=False,
         engine_clock_hz=75e6,
-        training_hidden=4,
+        training_hidden=32,
         training_clock_hz=12.5e6,
     ),
     "icebreaker": Board(

