@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from amaranth import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 
-from spinapse.rtl.update_lane import F_BITS, saturate, step_size
+from spinapse.rtl.update_lane import F_BITS, attenuated, saturate
 
 
 def bit_length(m: Module, value: Value, width: int, name: str) -> Signal:
@@ -69,14 +69,7 @@ def normalised_weight(
     ``shift`` is ``s_ij`` (unsigned), ``rand`` the lane's 32-bit draw (``0`` without
     ``stoch_round``); returns a signed ``wh_bits`` signal.
     """
-    last = len(rom) - 1
-    mag = step_size(m, rule, acc, name)
-    w_mag = Signal(unsigned(rule.wh_bits), name=f"{name}_wmag")
-    m.d.comb += w_mag.eq(Mux(w_h < 0, -w_h, w_h))
-    idx = w_mag >> rule.index_shift
-    shrink = (w_h >= 0) == (acc > 0)
-    f = Signal(9, name=f"{name}_f")
-    m.d.comb += f.eq(Mux(shrink, rom[Mux(idx > last, last, idx)], 1 << F_BITS))
+    mag, f = attenuated(m, rule, rom, w_h, acc, name)
     num = Signal(unsigned(rule.acc_bits + 9), name=f"{name}_num")
     m.d.comb += num.eq(mag * f)
     base = F_BITS + rule.lr_shift - rule.norm_gain

@@ -54,8 +54,9 @@ def step_size(m: Module, rule, acc: Value, name: str) -> Signal:
     return out
 
 
-def step_weight(m: Module, rule, rom: Array, w_h: Value, acc: Value, name: str) -> Signal:
-    """Digital mode: the new ``W_h`` after the metaplastic step driven by the new ``M``."""
+def attenuated(m: Module, rule, rom: Array, w_h: Value, acc: Value, name: str):
+    """``(D, F)``: the step size ``(|M| - dead_zone)+`` and the f_meta factor (``table[min(|W_h|
+    >> index_shift, last)]`` where the step shrinks ``|W_h|``, else ``256``)."""
     last = len(rom) - 1
     mag = step_size(m, rule, acc, name)
     w_mag = Signal(unsigned(rule.wh_bits), name=f"{name}_wmag")
@@ -64,6 +65,12 @@ def step_weight(m: Module, rule, rom: Array, w_h: Value, acc: Value, name: str) 
     shrink = (w_h >= 0) == (acc > 0)
     f = Signal(9, name=f"{name}_f")
     m.d.comb += f.eq(Mux(shrink, rom[Mux(idx > last, last, idx)], 1 << F_BITS))
+    return mag, f
+
+
+def step_weight(m: Module, rule, rom: Array, w_h: Value, acc: Value, name: str) -> Signal:
+    """Digital mode: the new ``W_h`` after the metaplastic step driven by the new ``M``."""
+    mag, f = attenuated(m, rule, rom, w_h, acc, name)
     step = Signal(unsigned(rule.acc_bits + 9), name=f"{name}_step")
     m.d.comb += step.eq((mag * f) >> (F_BITS + rule.lr_shift))
     moved = Signal(signed(rule.acc_bits + 11), name=f"{name}_moved")
