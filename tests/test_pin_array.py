@@ -13,6 +13,7 @@ import random
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
+from engine_cases import rule_24_6_3, start_step
 
 from spinapse.cosim.pin_chip import chip_model
 from spinapse.rtl.lane_serializer import LaneSerializer
@@ -161,27 +162,14 @@ def test_training_engine_through_the_serializer_matches_the_golden_model():
     """A 24-6-3 digital engine whose two arrays are one 2-lane ideal array behind
     LaneSerializer (layer 1: 3 lane groups, layer 2: 2): the golden model's predictions,
     write counts and final ``W_b`` over 12 steps (random inputs, seed 3)."""
-    import dataclasses
 
     import numpy as np
 
-    from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule
+    from spinapse.golden.integer_model.learning import IntegerEngine
     from spinapse.rtl.synapse_array import IdealSynapseArray
     from spinapse.rtl.training_engine import TrainingEngine
 
-    rule = dataclasses.replace(
-        IntegerRule(),
-        n_in=24,
-        n_hidden=6,
-        n_out=3,
-        init_range=4,
-        lr_shift=1,
-        frac_bits=3,
-        win1=6,
-        margin=2,
-        thr_shift=2,
-        code_bits=CODE_BITS,
-    )
+    rule = rule_24_6_3(CODE_BITS)
     steps = 12
     gold = IntegerEngine(rule, "digital", seed=3, p_success=256)
     init = [w.tolist() for w in gold.w_h]
@@ -209,12 +197,7 @@ def test_training_engine_through_the_serializer_matches_the_golden_model():
 
     async def bench(ctx):
         for s in range(steps):
-            ctx.set(engine.x, int(sum(1 << i for i in range(rule.n_in) if xs[s][i])))
-            ctx.set(engine.label, int(ys[s]))
-            ctx.set(engine.train, 1)
-            ctx.set(engine.start, 1)
-            await ctx.tick()
-            ctx.set(engine.start, 0)
+            await start_step(ctx, engine, xs[s], ys[s])
             await ctx.tick().until(engine.done)
             preds.append(ctx.get(engine.pred))
         for k, (rows, lanes) in enumerate(shapes):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from engine_cases import rule_24_6_3, start_step
 from scipy import stats
 
 from spinapse.cosim.emulator_calibration import switching_probabilities, switching_table
@@ -188,33 +189,19 @@ def test_training_engine_on_emulators_matches_the_golden_model_cycle_for_cycle()
     the predictions and final ``W_b`` of the integer golden model with an ideal array, and takes
     exactly the cycles per step of the same engine on the ideal seeded arrays (no stall).
     30 steps, random inputs (seed 3)."""
-    import dataclasses
 
     from amaranth import Module
     from amaranth.lib import wiring
 
     from spinapse.golden.integer_model.learning import (
         IntegerEngine,
-        IntegerRule,
         array_lane_seeds,
     )
     from spinapse.rtl.training_engine import TrainingEngine
     from spinapse.rtl.training_system import TrainingSystem
     from spinapse.rtl.write_code import FixedWriteCode
 
-    rule = dataclasses.replace(
-        IntegerRule(),
-        n_in=24,
-        n_hidden=6,
-        n_out=3,
-        init_range=4,
-        lr_shift=1,
-        frac_bits=3,
-        win1=6,
-        margin=2,
-        thr_shift=2,
-        code_bits=CODE_BITS,
-    )
+    rule = rule_24_6_3(CODE_BITS)
     steps = 30
     gold = IntegerEngine(rule, "digital", seed=3, p_success=256)
     init = [w.tolist() for w in gold.w_h]
@@ -250,12 +237,7 @@ def test_training_engine_on_emulators_matches_the_golden_model_cycle_for_cycle()
             if dut is ideal:
                 ctx.set(dut.p_success, 256)
             for s in range(steps):
-                ctx.set(dut.x, int(sum(1 << i for i in range(rule.n_in) if xs[s][i])))
-                ctx.set(dut.label, int(ys[s]))
-                ctx.set(dut.train, 1)
-                ctx.set(dut.start, 1)
-                await ctx.tick()
-                ctx.set(dut.start, 0)
+                await start_step(ctx, dut, xs[s], ys[s])
                 cycles = 1
                 while not ctx.get(dut.done):
                     await ctx.tick()

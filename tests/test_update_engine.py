@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from engine_cases import start_step
 
 from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, array_lane_seeds
 from spinapse.rtl.training_engine import THR_BITS, TrainingEngine
@@ -68,12 +69,7 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
         if mode == "digital":
             ctx.set(dut.p_success, p_success)
         for s in range(steps):
-            ctx.set(dut.x, int(sum(1 << i for i in range(rule.n_in) if xs[s][i])))
-            ctx.set(dut.label, int(ys[s]))
-            ctx.set(dut.train, 1)
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
+            await start_step(ctx, dut, xs[s], ys[s])
             await ctx.tick().until(dut.done)
             want_pred = gold.step(xs[s], int(ys[s]))
             if ctx.get(dut.pred) != want_pred:
