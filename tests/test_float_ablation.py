@@ -137,3 +137,25 @@ def test_one_tiny_training_step_changes_only_through_the_switches():
         learner.train_epoch(x, y, g)
         out.append(learner.net.linears[1].weight.detach().clone())
     assert not torch.equal(out[0], out[1])
+
+
+def test_detached_statistics_drop_only_the_gradient_through_the_mean():
+    # z = a - mean(a) over a batch of 2: with the gradient through the mean, d(z_0)/d(a) is
+    # (1/2, -1/2); detached it is (1, 0). Same forward values.
+    a = torch.tensor([[0.0], [4.0]], requires_grad=True)
+    out = {}
+    for stats in ("batch", "batch-detached"):
+        cfg = dataclasses.replace(fa.BASELINE, norm="thr", window="fixed", stats=stats)
+        n = fa.AblationNorm(1, cfg)
+        n.train()
+        z = n(a)
+        assert z.detach().tolist() == [[-2.0], [2.0]]
+        (g,) = torch.autograd.grad(z[0, 0], a)
+        out[stats] = g.tolist()
+    assert out == {"batch": [[0.5], [-0.5]], "batch-detached": [[1.0], [0.0]]}
+
+
+def test_no_affine_learns_no_gamma_beta():
+    net = fa.AblationNet(dataclasses.replace(fa.BASELINE, hidden=(4,), affine=False))
+    assert net.bn_parameters() == []
+    assert len(fa.AblationNet(dataclasses.replace(fa.BASELINE, hidden=(4,))).bn_parameters()) == 4

@@ -36,11 +36,13 @@ batch 20); the switches:
   ``gamma``, ``beta``); ``"thr"`` a per-neuron threshold only, ``z = a - T`` with ``T`` the mean
   pre-activation (no scale, nothing learned: the integer ``c = a - T``).
 - ``stats``: what the mean (and variance) are in training: ``"batch"`` the training batch's
-  (gradient through them, as BatchNorm), ``"ema"`` an exponential mean over past samples with
-  ``2**-thr_shift`` per sample (detached; the integer ``T += c >> thr_shift``), initialised at
-  each task start from the task's first 256 training samples (the integer rule starts at
-  ``T = 0``). At test every mode uses population statistics of the task's training set, stored
-  at its end (the float model's BatchNorm and ``IntegerLearner(population_thresholds=True)``).
+  (gradient through them, as BatchNorm), ``"batch-detached"`` the same values without
+  the gradient through them (the backward sees a constant mean and scale), ``"ema"`` an
+  exponential mean over past samples with ``2**-thr_shift`` per sample (detached; the
+  integer ``T += c >> thr_shift``), initialised at each task start from the task's first 256
+  training samples (the integer rule starts at ``T = 0``). At test every mode uses
+  population statistics of the task's training set, stored at its end (the float model's
+  BatchNorm and ``IntegerLearner(population_thresholds=True)``).
 - ``window``: the STE mask of the hidden sign activations, ``|z| <= w``: ``"bn"`` ``w = 1``
   (one standard deviation when ``norm = "bn"``, the float model); ``"fixed"`` ``w = win1`` on
   layer 1 and ``win_hidden`` after it (popcount units, for ``norm = "thr"``); ``"std"`` ``w`` =
@@ -78,7 +80,7 @@ INPUTS = ("float", "binary", "thermo")
 OPTIMIZERS = ("adam", "sgdm")
 LOSSES = ("ce", "hinge", "sqhinge")
 NORMS = ("bn", "thr")
-STATS = ("batch", "ema")
+STATS = ("batch", "batch-detached", "ema")
 WINDOWS = ("bn", "fixed", "std")
 
 
@@ -110,6 +112,9 @@ class AblationConfig:
     margin : float
         Hinge margin in output units, >= 0.
     norm : {"bn", "thr"}
+    affine : bool
+        ``norm = "bn"`` only: learn ``gamma`` and ``beta`` (BatchNorm's affine); False keeps
+        ``gamma = 1``, ``beta = 0`` (a pure standardisation; ``"thr"`` never learns any).
     stats : {"batch", "ema"}
     thr_shift : int
         ``"ema"``: ``2**-thr_shift`` per sample, in [0, 12] (integer rule: 5).
@@ -138,6 +143,7 @@ class AblationConfig:
     loss: str = "ce"
     margin: float = 20.0 / math.sqrt(128.0)
     norm: str = "bn"
+    affine: bool = True
     stats: str = "batch"
     thr_shift: int = 5
     window: str = "bn"
@@ -224,8 +230,8 @@ class AblationNorm(nn.Module):
         self.cfg = cfg
         self.scale = cfg.norm == "bn"
         if self.scale:
-            self.weight = nn.Parameter(torch.ones(n))
-            self.bias = nn.Parameter(torch.zeros(n))
+            self.weight = nn.Parameter(torch.ones(n), requires_grad=cfg.affine)
+            self.bias = nn.Parameter(torch.zeros(n), requires_grad=cfg.affine)
         for name in ("ema_mean", "pop_mean"):
             self.register_buffer(name, torch.zeros(n))
         for name in ("ema_var", "pop_var"):
@@ -234,7 +240,10 @@ class AblationNorm(nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
-        if self.training and cfg.stats == "batch":
+        if self.training and cfg.stats == "batch-detached":
+            mean = a.detach().mean(dim=0)
+            var = a.detach().var(dim=0, unbiased=False)
+        elif self.training and cfg.stats == "batch":
             if self.scale:
                 # Exactly what TaskBatchNorm computes in training (the float golden model).
                 var = a.detach().var(dim=0, unbiased=False)
@@ -243,7 +252,7 @@ class AblationNorm(nn.Module):
             mean = a.mean(dim=0)
             self.std = (a.detach().var(dim=0, unbiased=False) + cfg.eps).sqrt()
             return a - mean
-        if self.training:
+        elif self.training:
             mean, var = self.ema_mean.clone(), self.ema_var.clone()
             with torch.no_grad():
                 keep = (1.0 - 2.0**-cfg.thr_shift) ** a.shape[0]
@@ -291,8 +300,9 @@ class AblationNet(nn.Module):
         return h
 
     def bn_parameters(self) -> list[nn.Parameter]:
-        """Learned ``gamma``, ``beta`` of every layer (empty with ``norm = "thr"``)."""
-        return [p for b in self.bns for p in b.parameters()]
+        """Learned ``gamma``, ``beta`` of every layer (empty with ``norm = "thr"`` or
+        ``affine = False``)."""
+        return [p for b in self.bns for p in b.parameters() if p.requires_grad]
 
     @torch.no_grad()
     def store_statistics(self, h: torch.Tensor, into: str = "pop") -> None:
@@ -475,6 +485,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "d-thr-fixed": dict(_THR),
     "d-thr-std": dict(norm="thr", window="std"),
     "d-thr-fixed-ema": dict(_THR, stats="ema"),
+    "d-thr-fixed-hinge20": dict(_THR, loss="hinge", margin=20.0),
+    "d-thr-std-hinge20": dict(norm="thr", window="std", loss="hinge", margin=20.0),
+    "d-bn-noaffine": dict(affine=False),
+    "d-bn-detached": dict(stats="batch-detached"),
+    "d-thr-fixed-hinge20-detached": dict(_THR, loss="hinge", margin=20.0, stats="batch-detached"),
+    "d-thr-fixed-hinge20-ema": dict(_THR, loss="hinge", margin=20.0, stats="ema"),
+    "b-sgdm-lr0.03": dict(optimizer="sgdm", lr=0.03),
+    "b-sgdm-lr0.1": dict(optimizer="sgdm", lr=0.1),
+    "b-sgdm-lr0.3": dict(optimizer="sgdm", lr=0.3),
     "e-thermo2": dict(inputs="thermo", thermo_k=2),
     "e-thermo3": dict(inputs="thermo", thermo_k=3),
     "cum-a": dict(inputs="binary"),
