@@ -106,6 +106,13 @@ class AblationConfig:
         Adam_meta's coupled L2 decay, >= 0 (the golden learner: 1e-7); ``"sgdm"`` has none.
     leak_shift : int
         ``"sgdm"``: ``M`` keeps ``1 - 2**-leak_shift`` per step, in [1, 8] (integer rule: 3).
+    quantum : float
+        ``"sgdm"``: the applied step of ``W_h`` is rounded to a multiple of ``quantum`` (the
+        integer ``W_h`` unit, ``2**-frac_bits``; issue-5 rule ``2**-6``): toward zero, as the
+        integer rule's right shift truncates, or stochastically with ``stoch_round``; 0 (the
+        default) is no rounding. In [0, 1].
+    stoch_round : bool
+        Round up with the probability of the remainder (``"sgdm"`` with ``quantum > 0``).
     m : float
         f_meta ``m`` of every layer, >= 0 (issue 13 float model: 12).
     loss : {"ce", "hinge", "sqhinge"}
@@ -139,6 +146,8 @@ class AblationConfig:
     lr: float = 0.005
     weight_decay: float = 1e-7
     leak_shift: int = 3
+    quantum: float = 0.0
+    stoch_round: bool = False
     m: float = 12.0
     loss: str = "ce"
     margin: float = 20.0 / math.sqrt(128.0)
@@ -178,6 +187,8 @@ class AblationConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not (math.isfinite(self.quantum) and 0 <= self.quantum <= 1):
+            raise ValueError(f"quantum must be a number in [0, 1], got {self.quantum!r}")
         if self.batch == 1 and self.stats == "batch":
             raise ValueError("batch 1 needs stats 'ema' (batch statistics need >= 2 samples)")
 
@@ -341,11 +352,24 @@ class SGDMeta(torch.optim.Optimizer):
 
     Per parameter: ``M <- M (1 - 2**-leak_shift) + g``; the step ``-lr M`` is scaled by
     ``f_meta(W_h, meta)`` where it shrinks ``|W_h|`` (``W_h M > 0``), as Adam_meta does
-    (Laborieux et al. 2021, Eq. 1). Groups: ``meta`` (>= 0) per group.
+    (Laborieux et al. 2021, Eq. 1). Groups: ``meta`` (>= 0) per group. With ``quantum > 0``
+    the step ``lr f M`` is rounded to a multiple of ``quantum``: toward zero, or up with the
+    probability of the remainder (``stoch_round``, torch's global generator).
     """
 
-    def __init__(self, params, lr: float, leak_shift: int = 3, meta: float = 0.0) -> None:
-        super().__init__(params, dict(lr=lr, leak=2.0**-leak_shift, meta=meta))
+    def __init__(
+        self,
+        params,
+        lr: float,
+        leak_shift: int = 3,
+        meta: float = 0.0,
+        quantum: float = 0.0,
+        stoch_round: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(lr=lr, leak=2.0**-leak_shift, meta=meta, quantum=quantum, stoch=stoch_round),
+        )
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102
@@ -362,7 +386,15 @@ class SGDMeta(torch.optim.Optimizer):
                 if group["meta"] > 0:
                     shrink = (p * acc) > 0
                     step = torch.where(shrink, acc * f_meta(p, group["meta"]), acc)
-                p.add_(step, alpha=-group["lr"])
+                step = step * group["lr"]
+                q = group["quantum"]
+                if q > 0:
+                    units = step.abs() / q
+                    whole = units.floor()
+                    if group["stoch"]:
+                        whole = whole + (torch.rand_like(units) < units - whole).to(units.dtype)
+                    step = torch.sign(step) * whole * q
+                p.sub_(step)
 
 
 class AblationLearner:
@@ -400,7 +432,13 @@ class AblationLearner:
         ]
         if net.bn_parameters():
             groups.append({"params": net.bn_parameters(), "meta": 0.0})
-        return SGDMeta(groups, lr=cfg.lr, leak_shift=cfg.leak_shift)
+        return SGDMeta(
+            groups,
+            lr=cfg.lr,
+            leak_shift=cfg.leak_shift,
+            quantum=cfg.quantum,
+            stoch_round=cfg.stoch_round,
+        )
 
     def start_task(self, index: int) -> None:
         self.optimizer = self._fresh()
