@@ -137,6 +137,28 @@ class IntegerRule:
         low bits of a per-lane ``lowbias32`` counter draw (one draw per synapse per step, rows
         in order) before truncating, so a step below one unit of ``W_h`` moves it with the
         probability of its fraction instead of never.
+    in_levels : int
+        Thermometer code of the input pixels (issue 13), in [1, 8]: each pixel ``p`` in [0, 1]
+        becomes ``in_levels`` bits, bit ``j`` (1-based) set where ``p >= j / (in_levels + 1)``
+        (:func:`encode_pixels`), so layer 1 sees grey levels as the float model does (the paper
+        feeds it unbinarized pixels). ``n_in`` counts the bits (784 pixels at 3 levels:
+        ``n_in = 2352``) and must be a multiple of ``in_levels``; 1 is the plain
+        ``p >= 0.5`` bit. The engine is unchanged, only layer 1 is wider.
+    err_max, err_shift : int
+        Graded output error (issue 13): a violating class ``k`` (``v_k = c_L[k] + margin *
+        2**thr_frac - c_L[y] >= 0``) gets ``e_k = min(1 + (v_k >> err_shift), err_max)``
+        instead of 1, so the error grows with the hinge violation as the softmax gradient
+        grows with the logit gap; ``e_y = -sum_k e_k`` as before. ``err_max`` in [1, 64]
+        (1: the 0/1 error of issue 5), ``err_shift`` in [0, 16] (units of
+        ``2**-thr_frac`` popcounts per grade). A subtract, a shift and a saturation per output.
+    dev_shift : int
+        Per-neuron STE windows (issue 13), in [0, 12], 0 = off (fixed ``win_l``). Each hidden
+        neuron tracks the mean absolute deviation ``D`` of its pre-activation around its
+        threshold, ``D <- D + ((|c| - D) >> dev_shift)`` (training steps; ``D`` starts at
+        ``win_l * 2**thr_frac`` at each task start, :meth:`IntegerEngine.reset_deviations`), and
+        the STE passes ``|c| <= D + (D >> 2)``: for a Gaussian pre-activation the standard
+        deviation is ``sqrt(pi / 2) = 1.25`` mean absolute deviations, so this is the float
+        STE's ``|x| <= 1`` after BatchNorm, one standard deviation of each neuron.
     """
 
     n_in: int = 784
@@ -166,6 +188,10 @@ class IntegerRule:
     norm_decay: int = 0
     norm_gain: int = 0
     stoch_round: bool = False
+    in_levels: int = 1
+    err_max: int = 1
+    err_shift: int = 0
+    dev_shift: int = 0
 
     def __post_init__(self) -> None:
         ranges = {
@@ -192,11 +218,20 @@ class IntegerRule:
             "retry_limit": (0, 15),
             "norm_decay": (0, 14),
             "norm_gain": (0, 48),
+            "in_levels": (1, 8),
+            "err_max": (1, 64),
+            "err_shift": (0, 16),
+            "dev_shift": (0, 12),
         }
         for name, (lo, hi) in ranges.items():
             v = getattr(self, name)
             if not (isinstance(v, int) and lo <= v <= hi):
                 raise ValueError(f"IntegerRule.{name} must be an int in [{lo}, {hi}], got {v!r}")
+        if self.n_in % self.in_levels:
+            raise ValueError(
+                f"IntegerRule.n_in must be a multiple of in_levels = {self.in_levels} "
+                f"(pixels x levels), got {self.n_in}"
+            )
         if not isinstance(self.stoch_round, bool):
             raise ValueError(f"IntegerRule.stoch_round must be a bool, got {self.stoch_round!r}")
         for name in ("m", "m_out"):
@@ -266,6 +301,31 @@ def _shift_round(num: np.ndarray, shift, rand: np.ndarray | None = None) -> np.n
     if rand is not None:
         num = num + (rand & ((np.int64(1) << np.minimum(right, 32)) - 1))
     return np.where(shift >= 0, num >> right, num << np.maximum(-shift, 0))
+
+
+def encode_pixels(pixels, levels: int = 1) -> np.ndarray:
+    """Input bits of the engine from pixels: the thermometer code of :attr:`IntegerRule.in_levels`.
+
+    ``pixels`` float ``[..., P]`` in [0, 1] (numpy array or torch tensor); returns bool
+    ``[..., P * levels]``, pixel ``i`` giving bits ``i * levels + j - 1`` for ``j = 1..levels``,
+    bit ``j`` set where ``pixel >= j / (levels + 1)``. ``levels = 1`` is ``pixel >= 0.5``, the
+    issue-5 coding. A thermometer code is monotone: ``levels + 1`` grey levels, and the number
+    of set bits is the pixel's level.
+
+    Raises
+    ------
+    ValueError
+        If ``levels`` is not an int in [1, 8].
+    """
+    if not (isinstance(levels, int) and 1 <= levels <= 8):
+        raise ValueError(f"levels must be an int in [1, 8], got {levels!r}")
+    x = np.asarray(pixels.numpy() if hasattr(pixels, "numpy") else pixels)
+    if levels == 1:
+        return x >= 0.5
+    # Compare in float64 against (j / (levels + 1)) computed the same way for every pixel.
+    cuts = np.arange(1, levels + 1, dtype=np.float64) / (levels + 1)
+    bits = x.astype(np.float64)[..., None] >= cuts
+    return bits.reshape(*x.shape[:-1], x.shape[-1] * levels)
 
 
 def _pm(bits: np.ndarray) -> np.ndarray:
@@ -380,6 +440,7 @@ class IntegerEngine:
                 "keeps no W_h in the engine); set them to 0 / False for mode='device'"
             )
         self.reset_moments()
+        self.reset_deviations()
         self.round_draws = (
             [
                 _LaneDraws(lowbias32(np.asarray(sd, dtype=np.uint64) ^ np.uint64(ROUND_SALT)))
@@ -415,6 +476,13 @@ class IntegerEngine:
         self.row_moment = [np.zeros(s[0], dtype=np.int64) for s in shapes]
         self.lane_moment = [np.zeros(s[1], dtype=np.int64) for s in shapes]
         self.norm_t = 0
+
+    def reset_deviations(self) -> None:
+        """Restart the per-neuron deviations ``D`` (:attr:`IntegerRule.dev_shift`) at the fixed
+        windows: ``dev[l]`` int64 ``[n_hidden]`` = ``win_l * 2**thr_frac`` per hidden layer
+        (a task start, with the thresholds)."""
+        r = self.rule
+        self.dev = [np.full(r.n_hidden, w << r.thr_frac, dtype=np.int64) for w in r.windows()]
 
     @property
     def w_h(self) -> list[np.ndarray]:
@@ -491,13 +559,22 @@ class IntegerEngine:
         r = self.rule
         n = r.n_layers
         ins, wb, cs = self._forward(np.asarray(xb, dtype=bool), self.thr)
-        masks = [np.abs(c) <= (w << r.thr_frac) for c, w in zip(cs, r.windows())]
+        if r.dev_shift:
+            masks = [np.abs(c) <= d + (d >> 2) for c, d in zip(cs, self.dev)]
+            for k, d in enumerate(self.dev):
+                self.dev[k] = d + ((np.abs(cs[k]) - d) >> r.dev_shift)
+        else:
+            masks = [np.abs(c) <= (w << r.thr_frac) for c, w in zip(cs, r.windows())]
         for k in range(n):
             self.thr[k] = self.thr[k] + (cs[k] >> r.thr_shift)
         c_out = cs[-1]
-        viol = c_out + (r.margin << r.thr_frac) >= c_out[label]
+        v = c_out + (r.margin << r.thr_frac) - c_out[label]
+        viol = v >= 0
         viol[label] = False
-        e = viol.astype(np.int64)
+        if r.err_max > 1:
+            e = np.where(viol, np.minimum(1 + (v >> r.err_shift), r.err_max), 0)
+        else:
+            e = viol.astype(np.int64)
         e[label] = -int(e.sum())
         self.last_error = e
         deltas = [e]
