@@ -572,13 +572,21 @@ def test_graded_output_error_by_hand():
 
 
 def test_adaptive_ste_window_by_hand():
-    """``dev_shift``: D <- D + ((|c| - D) >> dev_shift), STE passes |c| <= D + (D >> 2)."""
+    """``dev_shift``: D <- D + ((|c| - D) >> dev_shift), STE passes
+    |c| <= (D * dev_quarters) >> 2 (default 5: D + (D >> 2))."""
 
-    def engine(dev_shift):
+    def engine(dev_shift, dev_quarters=5):
         # 3-2-2, thr_frac 2, win1 2 (D starts at 8), no W_h steps; W_b1 = [[+, +], [+, -],
         # [-, -]], W_b2 = [[+, -], [+, -]].
         rule = IntegerRule(
-            n_in=3, n_hidden=2, n_out=2, init_range=2, win1=2, dead_zone=512, dev_shift=dev_shift
+            n_in=3,
+            n_hidden=2,
+            n_out=2,
+            init_range=2,
+            win1=2,
+            dead_zone=512,
+            dev_shift=dev_shift,
+            dev_quarters=dev_quarters,
         )
         return _set_weights(
             IntegerEngine(rule),
@@ -586,15 +594,15 @@ def test_adaptive_ste_window_by_hand():
             [[True, False], [True, False]],
         )
 
-    a, b = engine(1), engine(0)
+    a, b, wide = engine(1), engine(0), engine(1, dev_quarters=8)
     assert [d.tolist() for d in a.dev] == [[8, 8]]
     x110, x100 = np.array([1, 1, 0], dtype=bool), np.array([1, 0, 0], dtype=bool)
-    for e in (a, b):
+    for e in (a, b, wide):
         e.step(x110, 1)  # a1 = [2, 0], c1 = [8, 0] (T1 stays 0: 8 >> 5 = 0)
         e.step(x110, 1)
     # D: [8 + (0 >> 1), 8 + (-8 >> 1)] = [8, 4], then [8, 4 + (-4 >> 1)] = [8, 2].
     assert [d.tolist() for d in a.dev] == [[8, 2]]
-    for e in (a, b):
+    for e in (a, b, wide):
         e.reset_moments()
         e.step(x100, 1)  # a1 = [1, 1], c1 = [4, 4]
     # Output: h1 = [+, +], a2 = [2, -2], c2 = [8, -8] - T2 with T2 = [0, -2] after two steps
@@ -603,9 +611,12 @@ def test_adaptive_ste_window_by_hand():
     assert a.last_error.tolist() == [1, -1]
     assert a.acc[0].tolist() == [[2, 0], [0, 0], [0, 0]]
     assert b.acc[0].tolist() == [[2, 2], [0, 0], [0, 0]]  # fixed window 2 * 4 = 8 passes both
+    assert wide.acc[0].tolist() == [[2, 2], [0, 0], [0, 0]]  # dev_quarters 8: (2 * 8) >> 2 = 4
     # D after the third step: [8 + (-4 >> 1), 2 + (2 >> 1)] = [6, 3]; a task start resets it.
     assert [d.tolist() for d in a.dev] == [[6, 3]]
     a.reset_deviations()
     assert [d.tolist() for d in a.dev] == [[8, 8]]
     with pytest.raises(ValueError, match="IntegerRule.dev_shift"):
         IntegerRule(dev_shift=13)
+    with pytest.raises(ValueError, match="IntegerRule.dev_quarters"):
+        IntegerRule(dev_quarters=0)

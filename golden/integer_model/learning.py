@@ -29,6 +29,13 @@ input of layer ``l`` is ``h_{l-1}`` in {-1, +1}:
    ``-sgn(M)`` and code ``min(|M| >> lr_shift, 2**code_bits - 1)`` goes to the hidden-state
    array, which applies ``f_meta`` itself (see :mod:`spinapse.golden.integer_model.array_models`).
 
+Issue-13 forward/backward fields (default off, the rule above bit for bit): ``in_levels``
+(thermometer-coded pixels, :func:`encode_pixels`), ``err_max``/``err_shift`` (step 2 becomes
+``e_k = min(1 + (v_k >> err_shift), err_max)`` with ``v_k = c_L[k] + margin * 2**thr_frac -
+c_L[y]``) and ``dev_shift`` (step 1's mask becomes ``|c_l| <= (D_l * dev_quarters) >> 2`` with the
+per-neuron mean absolute deviation ``D_l += (|c_l| - D_l) >> dev_shift``); see
+:class:`IntegerRule`.
+
 Arrays are stored ``[rows = presynaptic, lanes = postsynaptic]``: layer 1 ``[n_in, n_hidden]``,
 hidden layers ``[n_hidden, n_hidden]``, layer ``L`` ``[n_hidden, n_out]``
 (:meth:`IntegerRule.layer_shapes`). Thresholds ``T_l`` are kept per task by the host. With
@@ -156,9 +163,12 @@ class IntegerRule:
         neuron tracks the mean absolute deviation ``D`` of its pre-activation around its
         threshold, ``D <- D + ((|c| - D) >> dev_shift)`` (training steps; ``D`` starts at
         ``win_l * 2**thr_frac`` at each task start, :meth:`IntegerEngine.reset_deviations`), and
-        the STE passes ``|c| <= D + (D >> 2)``: for a Gaussian pre-activation the standard
-        deviation is ``sqrt(pi / 2) = 1.25`` mean absolute deviations, so this is the float
-        STE's ``|x| <= 1`` after BatchNorm, one standard deviation of each neuron.
+        the STE passes ``|c| <= (D * dev_quarters) >> 2``.
+    dev_quarters : int
+        Width of the per-neuron STE window in quarters of ``D``, in [1, 16] [5]: for a Gaussian
+        pre-activation the standard deviation is ``sqrt(pi / 2) = 1.25`` mean absolute
+        deviations, so the default 5 (``D + (D >> 2)``) is the float STE's ``|x| <= 1`` after
+        BatchNorm, one standard deviation of each neuron. Unused when ``dev_shift = 0``.
     """
 
     n_in: int = 784
@@ -192,6 +202,7 @@ class IntegerRule:
     err_max: int = 1
     err_shift: int = 0
     dev_shift: int = 0
+    dev_quarters: int = 5
 
     def __post_init__(self) -> None:
         ranges = {
@@ -222,6 +233,7 @@ class IntegerRule:
             "err_max": (1, 64),
             "err_shift": (0, 16),
             "dev_shift": (0, 12),
+            "dev_quarters": (1, 16),
         }
         for name, (lo, hi) in ranges.items():
             v = getattr(self, name)
@@ -560,7 +572,7 @@ class IntegerEngine:
         n = r.n_layers
         ins, wb, cs = self._forward(np.asarray(xb, dtype=bool), self.thr)
         if r.dev_shift:
-            masks = [np.abs(c) <= d + (d >> 2) for c, d in zip(cs, self.dev)]
+            masks = [np.abs(c) <= ((d * r.dev_quarters) >> 2) for c, d in zip(cs, self.dev)]
             for k, d in enumerate(self.dev):
                 self.dev[k] = d + ((np.abs(cs[k]) - d) >> r.dev_shift)
         else:
