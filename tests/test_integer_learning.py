@@ -345,6 +345,17 @@ def test_integer_command_rejects_bad_settings(tmp_path):
     assert main(["integer", "--config", str(cfg)]) == 2
 
 
+def test_compare_config_with_thermometer_inputs():
+    """``rule.in_levels`` needs ``n_in`` = pixels x levels; the error names the field."""
+    from spinapse.commands.integer import load_compare_config
+    from spinapse.errors import UsageError
+
+    with pytest.raises(UsageError, match="n_in must be a multiple of in_levels"):
+        load_compare_config(None, ["rule.in_levels=3"])
+    cfg = load_compare_config(None, ["rule.in_levels=3", "rule.n_in=2352"])
+    assert (cfg.integer_rule().n_in, cfg.integer_rule().in_levels) == (2352, 3)
+
+
 # --- issue 13: per-weight step normalisation (norm_decay, norm_gain, stoch_round) -----------
 
 NORM = dataclasses.replace(TINY, m=0.0, norm_decay=2, norm_gain=10)
