@@ -631,3 +631,31 @@ def test_adaptive_ste_window_by_hand():
         IntegerRule(dev_shift=13)
     with pytest.raises(ValueError, match="IntegerRule.dev_quarters"):
         IntegerRule(dev_quarters=0)
+
+
+def test_learned_biases_by_hand():
+    """``bias_shift``: c = a 2**F - T - B, T tracks c + B, B += sgn(delta)(|delta| >> (s - 1))."""
+    x = np.array([1, 1, 0], dtype=bool)
+    e = _three_output_engine(bias_shift=1)
+    e.step(x, 2)
+    # c1 = [8, 8], c2 = [8, 0, -8]; label 2: e = [1, 1, -2]; delta1 = W_b2 @ e = [4, 2].
+    assert [b.tolist() for b in e.bias] == [[4, 2], [1, 1, -2]]
+    assert [t.tolist() for t in e.thr] == [[0, 0], [0, 0, -1]]  # -8 >> 5 = -1
+    # Step 2: c1 = 8 - 0 - [4, 2] = [4, 6] (passes |c1| <= 8), h1 = [+, +];
+    # c2 = [8, 0, -8] - [0, 0, -1] - [1, 1, -2] = [7, -1, -5]: both wrong classes violate
+    # (7 + 4 + 5 = 16 >= 0, -1 + 4 + 5 = 8 >= 0), e = [1, 1, -2] again.
+    e.step(x, 2)
+    assert e.last_error.tolist() == [1, 1, -2]
+    assert [b.tolist() for b in e.bias] == [[8, 4], [2, 2, -4]]
+    # T tracks the centred c + B_old = [8, 8] and [8, 0, -7]: T2 = [0, 0, -2].
+    assert [t.tolist() for t in e.thr] == [[0, 0], [0, 0, -2]]
+    # Population thresholds include B: a1 * 4 = [8, 8] -> T1 = [16, 12]; h1 = [-, -];
+    # a2 * 4 = [-8, 0, 8] -> T2 = [-6, 2, 4].
+    t1, t2 = e.population_thresholds(x[None, :])
+    assert (t1.tolist(), t2.tolist()) == ([16, 12], [-6, 2, 4])
+    # bias_shift 2 halves the step (towards zero): B2 = sgn(e)(|e| >> 1) = [0, 0, -1].
+    e = _three_output_engine(bias_shift=2)
+    e.step(x, 2)
+    assert [b.tolist() for b in e.bias] == [[2, 1], [0, 0, -1]]
+    with pytest.raises(ValueError, match="IntegerRule.bias_shift"):
+        IntegerRule(bias_shift=13)

@@ -169,6 +169,17 @@ class IntegerRule:
         pre-activation the standard deviation is ``sqrt(pi / 2) = 1.25`` mean absolute
         deviations, so the default 5 (``D + (D >> 2)``) is the float STE's ``|x| <= 1`` after
         BatchNorm, one standard deviation of each neuron. Unused when ``dev_shift = 0``.
+    bias_shift : int
+        Learned per-neuron biases (issue 13), in [0, 12], 0 = off: the counterpart of
+        BatchNorm's learned shift ``beta``, which a tracked mean ``T`` alone lacks. Every
+        neuron of every layer (hidden and output) keeps ``B`` (units ``2**-thr_frac``,
+        :attr:`IntegerEngine.bias`); the layer computes ``c = a * 2**thr_frac - T - B``, ``T``
+        still tracks the mean of ``a * 2**thr_frac - T`` (so it does not absorb ``B``), and
+        after the backward pass ``B <- B + sgn(delta) (|delta| >> (bias_shift - 1))``
+        (``delta`` the layer's masked error, ``e`` for the output layer: gradient descent on
+        ``c``, rounded towards zero). ``B`` carries over between tasks; the thresholds saved
+        for a task (:meth:`IntegerEngine.population_thresholds`, or the learner's copy of
+        ``T``) include it, so testing is unchanged.
     """
 
     n_in: int = 784
@@ -203,6 +214,7 @@ class IntegerRule:
     err_shift: int = 0
     dev_shift: int = 0
     dev_quarters: int = 5
+    bias_shift: int = 0
 
     def __post_init__(self) -> None:
         ranges = {
@@ -234,6 +246,7 @@ class IntegerRule:
             "err_shift": (0, 16),
             "dev_shift": (0, 12),
             "dev_quarters": (1, 16),
+            "bias_shift": (0, 12),
         }
         for name, (lo, hi) in ranges.items():
             v = getattr(self, name)
@@ -413,6 +426,12 @@ class IntegerEngine:
     thr : list of numpy.ndarray
         Thresholds ``T_l`` int64 ``[lanes_l]`` per layer (``[n_hidden]`` ... ``[n_out]``),
         units ``2**-thr_frac``.
+    bias : list of numpy.ndarray
+        Learned biases ``B_l`` (:attr:`IntegerRule.bias_shift`), same shapes and units; zeros
+        when off.
+    dev : list of numpy.ndarray
+        Per-neuron mean absolute deviations ``D_l`` of the hidden layers
+        (:attr:`IntegerRule.dev_shift`), int64 ``[n_hidden]``, units ``2**-thr_frac``.
     arrays : list
         The ``L`` synapse-array models.
     last_error : numpy.ndarray or None
@@ -443,6 +462,7 @@ class IntegerEngine:
         shapes = r.layer_shapes()
         w_h = initial_w_h(rule, seed)
         self.thr = [np.zeros(s[1], dtype=np.int64) for s in shapes]
+        self.bias = [np.zeros(s[1], dtype=np.int64) for s in shapes]
         self.tables = [np.asarray(t, dtype=np.int64) for t in r.tables()]
         self.counters = Counters()
         self.last_error: np.ndarray | None = None
@@ -520,7 +540,8 @@ class IntegerEngine:
 
     def population_thresholds(self, xb: np.ndarray) -> list[np.ndarray]:
         """Thresholds from population statistics of the current weights (issue 13): layer by
-        layer, ``T_l = floor(mean over the samples of a_l * 2**thr_frac)``, the input of layer
+        layer, ``T_l = floor(mean over the samples of a_l * 2**thr_frac) + B_l`` (``B_l`` the
+        learned biases, :attr:`IntegerRule.bias_shift`; 0 without them), the input of layer
         ``l + 1`` binarized with the new ``T_l``; the integer counterpart of the float model's
         BatchNorm population statistics, computed by the host at the end of a task.
 
@@ -537,9 +558,9 @@ class IntegerEngine:
             raise ValueError(f"xb must have shape (N >= 1, {self.rule.n_in}), got {xb.shape}")
         r = self.rule
         h, out = xb.astype(np.int64), []
-        for b in self.w_b():
+        for b, bias in zip(self.w_b(), self.bias):
             a = (h @ _pm(b)) << r.thr_frac
-            t = a.sum(axis=0) // a.shape[0]
+            t = a.sum(axis=0) // a.shape[0] + bias
             out.append(t)
             h = _pm(a - t >= 0)
         return out
@@ -570,15 +591,18 @@ class IntegerEngine:
             raise ValueError(f"xb must have shape ({self.rule.n_in},), got {np.shape(xb)}")
         r = self.rule
         n = r.n_layers
-        ins, wb, cs = self._forward(np.asarray(xb, dtype=bool), self.thr)
+        thr = [t + b for t, b in zip(self.thr, self.bias)] if r.bias_shift else self.thr
+        ins, wb, cs = self._forward(np.asarray(xb, dtype=bool), thr)
+        # The centred pre-activation that T and D track (c without the learned bias).
+        centred = [c + b for c, b in zip(cs, self.bias)] if r.bias_shift else cs
         if r.dev_shift:
             masks = [np.abs(c) <= ((d * r.dev_quarters) >> 2) for c, d in zip(cs, self.dev)]
             for k, d in enumerate(self.dev):
-                self.dev[k] = d + ((np.abs(cs[k]) - d) >> r.dev_shift)
+                self.dev[k] = d + ((np.abs(centred[k]) - d) >> r.dev_shift)
         else:
             masks = [np.abs(c) <= (w << r.thr_frac) for c, w in zip(cs, r.windows())]
         for k in range(n):
-            self.thr[k] = self.thr[k] + (cs[k] >> r.thr_shift)
+            self.thr[k] = self.thr[k] + (centred[k] >> r.thr_shift)
         c_out = cs[-1]
         v = c_out + (r.margin << r.thr_frac) - c_out[label]
         viol = v >= 0
@@ -595,6 +619,9 @@ class IntegerEngine:
             if k < n - 2:
                 back = back >> r.back_shift
             deltas.insert(0, np.where(masks[k], _sat(back, r.delta_bits), 0))
+        if r.bias_shift:
+            for k, d in enumerate(deltas):
+                self.bias[k] = self.bias[k] + np.sign(d) * (np.abs(d) >> (r.bias_shift - 1))
         # Output layer first, down to layer 1, as the RTL does it (the layers touch disjoint
         # state and the gradients use the W_b sensed in the forward pass, so order is free).
         if r.norm_decay:

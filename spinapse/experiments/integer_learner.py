@@ -90,7 +90,8 @@ class IntegerLearner:
         if self.population_thresholds:
             self.thr_copies.append(self.engine.population_thresholds(self._bits(x)))
         else:
-            self.thr_copies.append([t.copy() for t in self.engine.thr])
+            e = self.engine
+            self.thr_copies.append([t + b for t, b in zip(e.thr, e.bias)])
 
     def evaluate(self, index: int, x: torch.Tensor, y: torch.Tensor) -> float:
         thr = self.thr_copies[index] if index < len(self.thr_copies) else None
