@@ -5,7 +5,9 @@
 the same tasks, the same seeded sample order per task (``torch.randperm`` of the runner's
 generator), batch 1. Task protocol (``docs/learning_rule.md``): at each task start the
 accumulators ``M`` and the thresholds restart from 0 (the paper's fresh optimizer and a new
-BatchNorm copy); at each task end the thresholds are saved, and task ``i`` is tested with its own
+BatchNorm copy), and the per-neuron deviations ``D`` (``IntegerRule.dev_shift``) restart at the
+fixed windows; learned biases (``IntegerRule.bias_shift``) carry over and are folded into the
+saved thresholds; at each task end the thresholds are saved, and task ``i`` is tested with its own
 saved thresholds (task-dependent thresholds, as the float model keeps BatchNorm per task).
 """
 
