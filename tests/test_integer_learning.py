@@ -345,6 +345,17 @@ def test_integer_command_rejects_bad_settings(tmp_path):
     assert main(["integer", "--config", str(cfg)]) == 2
 
 
+def test_compare_config_with_thermometer_inputs():
+    """``rule.in_levels`` needs ``n_in`` = pixels x levels; the error names the field."""
+    from spinapse.commands.integer import load_compare_config
+    from spinapse.errors import UsageError
+
+    with pytest.raises(UsageError, match="n_in must be a multiple of in_levels"):
+        load_compare_config(None, ["rule.in_levels=3"])
+    cfg = load_compare_config(None, ["rule.in_levels=3", "rule.n_in=2352"])
+    assert (cfg.integer_rule().n_in, cfg.integer_rule().in_levels) == (2352, 3)
+
+
 # --- issue 13: per-weight step normalisation (norm_decay, norm_gain, stoch_round) -----------
 
 NORM = dataclasses.replace(TINY, m=0.0, norm_decay=2, norm_gain=10)
@@ -489,3 +500,162 @@ def test_learner_saves_population_thresholds():
     want = learner.engine.population_thresholds((x >= 0.5).numpy())
     assert all(np.array_equal(a, b) for a, b in zip(learner.thr_copies[0], want))
     assert not all(np.array_equal(a, b) for a, b in zip(want, learner.engine.thr))
+
+
+def test_thermometer_input_code_by_hand():
+    """``in_levels`` k: bit j of a pixel is set where pixel >= j / (k + 1); k = 1 is >= 0.5."""
+    from spinapse.golden.integer_model.learning import encode_pixels
+
+    px = np.array([[0.0, 0.25, 0.5, 0.74, 1.0]])
+    # k = 3: cuts 1/4, 2/4, 3/4; pixel-major order, 3 bits each.
+    want = [0, 0, 0, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1]
+    assert encode_pixels(px, 3).astype(int).tolist() == [want]
+    assert encode_pixels(px, 1).astype(int).tolist() == [[0, 0, 1, 1, 1]]
+    assert encode_pixels(torch.tensor(px), 1).tolist() == encode_pixels(px, 1).tolist()
+    with pytest.raises(ValueError, match="levels"):
+        encode_pixels(px, 9)
+    with pytest.raises(ValueError, match="IntegerRule.in_levels"):
+        IntegerRule(in_levels=0)
+    with pytest.raises(ValueError, match="multiple of in_levels"):
+        IntegerRule(n_in=784, in_levels=3)
+    # The learner codes pixels with the rule's levels: 8 pixels x 2 levels = n_in 16.
+    rule = dataclasses.replace(
+        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, in_levels=2
+    )
+    learner = IntegerLearner(rule, seed=2, population_thresholds=True)
+    x = torch.rand(40, 8)
+    y = torch.randint(0, 2, (40,))
+    learner.start_task(0)
+    learner.train_epoch(x, y, torch.Generator().manual_seed(0))
+    learner.end_task(0, x, y)
+    want_thr = learner.engine.population_thresholds(encode_pixels(x, 2))
+    assert all(np.array_equal(a, b) for a, b in zip(learner.thr_copies[0], want_thr))
+    with pytest.raises(ValueError, match="n_in / in_levels"):
+        learner.evaluate(0, torch.rand(4, 16), y[:4])
+
+
+def _set_weights(e, *bits):
+    """Set each layer's W_b (and W_h = +-1 to match, so write-verify keeps the bits)."""
+    for k, b in enumerate(bits):
+        b = np.asarray(b, dtype=bool)
+        e.arrays[k].bits = b.copy()
+        e._w_h[k] = np.where(b, 1, -1).astype(np.int64)
+    return e
+
+
+def _three_output_engine(**fields):
+    """3-2-3 engine (thr_frac 2, margin 1), no W_h steps (dead zone 512), W_b1 all +1 and
+    W_b2 = [[+, +, -], [+, -, -]]: for x = [1, 1, 0], c1 = [8, 8], h1 = [+, +], c2 = [8, 0, -8]."""
+    rule = IntegerRule(
+        n_in=3, n_hidden=2, n_out=3, init_range=2, margin=1, win1=2, dead_zone=512, **fields
+    )
+    return _set_weights(
+        IntegerEngine(rule),
+        np.ones((3, 2), dtype=bool),
+        [[True, True, False], [True, False, False]],
+    )
+
+
+def test_graded_output_error_by_hand():
+    """``err_max``/``err_shift``: e_k = min(1 + (v_k >> err_shift), err_max) for violators."""
+    x = np.array([1, 1, 0], dtype=bool)
+    # Label 2: c_y = -8, v_k = c_k + 1 * 4 + 8: v_0 = 20, v_1 = 12 (both violate).
+    # err_shift 2: 1 + 5 = 6 -> saturates at 5; 1 + 3 = 4. e_y = -9.
+    e = _three_output_engine(err_max=5, err_shift=2)
+    e.step(x, 2)
+    assert e.last_error.tolist() == [5, 4, -9]
+    # M of a fresh task is the gradient: layer 2 = h1^T e, layer 1 = x^T delta1 with
+    # delta1 = W_b2 @ e = [5 + 4 + 9, 5 - 4 + 9] = [18, 10] (|c1| = 8 <= win1 * 4 = 8 passes).
+    assert e.acc[1].tolist() == [[5, 4, -9], [5, 4, -9]]
+    assert e.acc[0].tolist() == [[18, 10], [18, 10], [0, 0]]
+    # Label 1: c_y = 0: v_0 = 12 -> 1 + 3 = 4; v_2 = -4 < 0 -> 0.
+    e = _three_output_engine(err_max=5, err_shift=2)
+    e.step(x, 1)
+    assert e.last_error.tolist() == [4, -4, 0]
+    # The default err_max = 1 is the 0/1 error whatever err_shift.
+    e = _three_output_engine(err_shift=2)
+    e.step(x, 2)
+    assert e.last_error.tolist() == [1, 1, -2]
+    with pytest.raises(ValueError, match="IntegerRule.err_max"):
+        IntegerRule(err_max=0)
+    with pytest.raises(ValueError, match="IntegerRule.err_shift"):
+        IntegerRule(err_shift=17)
+
+
+def test_adaptive_ste_window_by_hand():
+    """``dev_shift``: D <- D + ((|c| - D) >> dev_shift), STE passes
+    |c| <= (D * dev_quarters) >> 2 (default 5: D + (D >> 2))."""
+
+    def engine(dev_shift, dev_quarters=5):
+        # 3-2-2, thr_frac 2, win1 2 (D starts at 8), no W_h steps; W_b1 = [[+, +], [+, -],
+        # [-, -]], W_b2 = [[+, -], [+, -]].
+        rule = IntegerRule(
+            n_in=3,
+            n_hidden=2,
+            n_out=2,
+            init_range=2,
+            win1=2,
+            dead_zone=512,
+            dev_shift=dev_shift,
+            dev_quarters=dev_quarters,
+        )
+        return _set_weights(
+            IntegerEngine(rule),
+            [[True, True], [True, False], [False, False]],
+            [[True, False], [True, False]],
+        )
+
+    a, b, wide = engine(1), engine(0), engine(1, dev_quarters=8)
+    assert [d.tolist() for d in a.dev] == [[8, 8]]
+    x110, x100 = np.array([1, 1, 0], dtype=bool), np.array([1, 0, 0], dtype=bool)
+    for e in (a, b, wide):
+        e.step(x110, 1)  # a1 = [2, 0], c1 = [8, 0] (T1 stays 0: 8 >> 5 = 0)
+        e.step(x110, 1)
+    # D: [8 + (0 >> 1), 8 + (-8 >> 1)] = [8, 4], then [8, 4 + (-4 >> 1)] = [8, 2].
+    assert [d.tolist() for d in a.dev] == [[8, 2]]
+    for e in (a, b, wide):
+        e.reset_moments()
+        e.step(x100, 1)  # a1 = [1, 1], c1 = [4, 4]
+    # Output: h1 = [+, +], a2 = [2, -2], c2 = [8, -8] - T2 with T2 = [0, -2] after two steps
+    # (-8 >> 5 = -1, then -7 >> 5 = -1): c2 = [8, -6]; label 1 -> e = [1, -1];
+    # W_b2 @ e = [2, 2]. Adaptive mask: 4 <= 8 + 2 passes, 4 <= 2 + 0 does not -> delta1 [2, 0].
+    assert a.last_error.tolist() == [1, -1]
+    assert a.acc[0].tolist() == [[2, 0], [0, 0], [0, 0]]
+    assert b.acc[0].tolist() == [[2, 2], [0, 0], [0, 0]]  # fixed window 2 * 4 = 8 passes both
+    assert wide.acc[0].tolist() == [[2, 2], [0, 0], [0, 0]]  # dev_quarters 8: (2 * 8) >> 2 = 4
+    # D after the third step: [8 + (-4 >> 1), 2 + (2 >> 1)] = [6, 3]; a task start resets it.
+    assert [d.tolist() for d in a.dev] == [[6, 3]]
+    a.reset_deviations()
+    assert [d.tolist() for d in a.dev] == [[8, 8]]
+    with pytest.raises(ValueError, match="IntegerRule.dev_shift"):
+        IntegerRule(dev_shift=13)
+    with pytest.raises(ValueError, match="IntegerRule.dev_quarters"):
+        IntegerRule(dev_quarters=0)
+
+
+def test_learned_biases_by_hand():
+    """``bias_shift``: c = a 2**F - T - B, T tracks c + B, B += sgn(delta)(|delta| >> (s - 1))."""
+    x = np.array([1, 1, 0], dtype=bool)
+    e = _three_output_engine(bias_shift=1)
+    e.step(x, 2)
+    # c1 = [8, 8], c2 = [8, 0, -8]; label 2: e = [1, 1, -2]; delta1 = W_b2 @ e = [4, 2].
+    assert [b.tolist() for b in e.bias] == [[4, 2], [1, 1, -2]]
+    assert [t.tolist() for t in e.thr] == [[0, 0], [0, 0, -1]]  # -8 >> 5 = -1
+    # Step 2: c1 = 8 - 0 - [4, 2] = [4, 6] (passes |c1| <= 8), h1 = [+, +];
+    # c2 = [8, 0, -8] - [0, 0, -1] - [1, 1, -2] = [7, -1, -5]: both wrong classes violate
+    # (7 + 4 + 5 = 16 >= 0, -1 + 4 + 5 = 8 >= 0), e = [1, 1, -2] again.
+    e.step(x, 2)
+    assert e.last_error.tolist() == [1, 1, -2]
+    assert [b.tolist() for b in e.bias] == [[8, 4], [2, 2, -4]]
+    # T tracks the centred c + B_old = [8, 8] and [8, 0, -7]: T2 = [0, 0, -2].
+    assert [t.tolist() for t in e.thr] == [[0, 0], [0, 0, -2]]
+    # Population thresholds include B: a1 * 4 = [8, 8] -> T1 = [16, 12]; h1 = [-, -];
+    # a2 * 4 = [-8, 0, 8] -> T2 = [-6, 2, 4].
+    t1, t2 = e.population_thresholds(x[None, :])
+    assert (t1.tolist(), t2.tolist()) == ([16, 12], [-6, 2, 4])
+    # bias_shift 2 halves the step (towards zero): B2 = sgn(e)(|e| >> 1) = [0, 0, -1].
+    e = _three_output_engine(bias_shift=2)
+    e.step(x, 2)
+    assert [b.tolist() for b in e.bias] == [[2, 1], [0, 0, -1]]
+    with pytest.raises(ValueError, match="IntegerRule.bias_shift"):
+        IntegerRule(bias_shift=13)

@@ -29,6 +29,13 @@ input of layer ``l`` is ``h_{l-1}`` in {-1, +1}:
    ``-sgn(M)`` and code ``min(|M| >> lr_shift, 2**code_bits - 1)`` goes to the hidden-state
    array, which applies ``f_meta`` itself (see :mod:`spinapse.golden.integer_model.array_models`).
 
+Issue-13 forward/backward fields (default off, the rule above bit for bit): ``in_levels``
+(thermometer-coded pixels, :func:`encode_pixels`), ``err_max``/``err_shift`` (step 2 becomes
+``e_k = min(1 + (v_k >> err_shift), err_max)`` with ``v_k = c_L[k] + margin * 2**thr_frac -
+c_L[y]``) and ``dev_shift`` (step 1's mask becomes ``|c_l| <= (D_l * dev_quarters) >> 2`` with the
+per-neuron mean absolute deviation ``D_l += (|c_l| - D_l) >> dev_shift``); see
+:class:`IntegerRule`.
+
 Arrays are stored ``[rows = presynaptic, lanes = postsynaptic]``: layer 1 ``[n_in, n_hidden]``,
 hidden layers ``[n_hidden, n_hidden]``, layer ``L`` ``[n_hidden, n_out]``
 (:meth:`IntegerRule.layer_shapes`). Thresholds ``T_l`` are kept per task by the host. With
@@ -137,6 +144,42 @@ class IntegerRule:
         low bits of a per-lane ``lowbias32`` counter draw (one draw per synapse per step, rows
         in order) before truncating, so a step below one unit of ``W_h`` moves it with the
         probability of its fraction instead of never.
+    in_levels : int
+        Thermometer code of the input pixels (issue 13), in [1, 8]: each pixel ``p`` in [0, 1]
+        becomes ``in_levels`` bits, bit ``j`` (1-based) set where ``p >= j / (in_levels + 1)``
+        (:func:`encode_pixels`), so layer 1 sees grey levels as the float model does (the paper
+        feeds it unbinarized pixels). ``n_in`` counts the bits (784 pixels at 3 levels:
+        ``n_in = 2352``) and must be a multiple of ``in_levels``; 1 is the plain
+        ``p >= 0.5`` bit. The engine is unchanged, only layer 1 is wider.
+    err_max, err_shift : int
+        Graded output error (issue 13): a violating class ``k`` (``v_k = c_L[k] + margin *
+        2**thr_frac - c_L[y] >= 0``) gets ``e_k = min(1 + (v_k >> err_shift), err_max)``
+        instead of 1, so the error grows with the hinge violation as the softmax gradient
+        grows with the logit gap; ``e_y = -sum_k e_k`` as before. ``err_max`` in [1, 64]
+        (1: the 0/1 error of issue 5), ``err_shift`` in [0, 16] (units of
+        ``2**-thr_frac`` popcounts per grade). A subtract, a shift and a saturation per output.
+    dev_shift : int
+        Per-neuron STE windows (issue 13), in [0, 12], 0 = off (fixed ``win_l``). Each hidden
+        neuron tracks the mean absolute deviation ``D`` of its pre-activation around its
+        threshold, ``D <- D + ((|c| - D) >> dev_shift)`` (training steps; ``D`` starts at
+        ``win_l * 2**thr_frac`` at each task start, :meth:`IntegerEngine.reset_deviations`), and
+        the STE passes ``|c| <= (D * dev_quarters) >> 2``.
+    dev_quarters : int
+        Width of the per-neuron STE window in quarters of ``D``, in [1, 16] [5]: for a Gaussian
+        pre-activation the standard deviation is ``sqrt(pi / 2) = 1.25`` mean absolute
+        deviations, so the default 5 (``D + (D >> 2)``) is the float STE's ``|x| <= 1`` after
+        BatchNorm, one standard deviation of each neuron. Unused when ``dev_shift = 0``.
+    bias_shift : int
+        Learned per-neuron biases (issue 13), in [0, 12], 0 = off: the counterpart of
+        BatchNorm's learned shift ``beta``, which a tracked mean ``T`` alone lacks. Every
+        neuron of every layer (hidden and output) keeps ``B`` (units ``2**-thr_frac``,
+        :attr:`IntegerEngine.bias`); the layer computes ``c = a * 2**thr_frac - T - B``, ``T``
+        still tracks the mean of ``a * 2**thr_frac - T`` (so it does not absorb ``B``), and
+        after the backward pass ``B <- B + sgn(delta) (|delta| >> (bias_shift - 1))``
+        (``delta`` the layer's masked error, ``e`` for the output layer: gradient descent on
+        ``c``, rounded towards zero). ``B`` carries over between tasks; the thresholds saved
+        for a task (:meth:`IntegerEngine.population_thresholds`, or the learner's copy of
+        ``T``) include it, so testing is unchanged.
     """
 
     n_in: int = 784
@@ -166,6 +209,12 @@ class IntegerRule:
     norm_decay: int = 0
     norm_gain: int = 0
     stoch_round: bool = False
+    in_levels: int = 1
+    err_max: int = 1
+    err_shift: int = 0
+    dev_shift: int = 0
+    dev_quarters: int = 5
+    bias_shift: int = 0
 
     def __post_init__(self) -> None:
         ranges = {
@@ -192,11 +241,22 @@ class IntegerRule:
             "retry_limit": (0, 15),
             "norm_decay": (0, 14),
             "norm_gain": (0, 48),
+            "in_levels": (1, 8),
+            "err_max": (1, 64),
+            "err_shift": (0, 16),
+            "dev_shift": (0, 12),
+            "dev_quarters": (1, 16),
+            "bias_shift": (0, 12),
         }
         for name, (lo, hi) in ranges.items():
             v = getattr(self, name)
             if not (isinstance(v, int) and lo <= v <= hi):
                 raise ValueError(f"IntegerRule.{name} must be an int in [{lo}, {hi}], got {v!r}")
+        if self.n_in % self.in_levels:
+            raise ValueError(
+                f"IntegerRule.n_in must be a multiple of in_levels = {self.in_levels} "
+                f"(pixels x levels), got {self.n_in}"
+            )
         if not isinstance(self.stoch_round, bool):
             raise ValueError(f"IntegerRule.stoch_round must be a bool, got {self.stoch_round!r}")
         for name in ("m", "m_out"):
@@ -266,6 +326,31 @@ def _shift_round(num: np.ndarray, shift, rand: np.ndarray | None = None) -> np.n
     if rand is not None:
         num = num + (rand & ((np.int64(1) << np.minimum(right, 32)) - 1))
     return np.where(shift >= 0, num >> right, num << np.maximum(-shift, 0))
+
+
+def encode_pixels(pixels, levels: int = 1) -> np.ndarray:
+    """Input bits of the engine from pixels: the thermometer code of :attr:`IntegerRule.in_levels`.
+
+    ``pixels`` float ``[..., P]`` in [0, 1] (numpy array or torch tensor); returns bool
+    ``[..., P * levels]``, pixel ``i`` giving bits ``i * levels + j - 1`` for ``j = 1..levels``,
+    bit ``j`` set where ``pixel >= j / (levels + 1)``. ``levels = 1`` is ``pixel >= 0.5``, the
+    issue-5 coding. A thermometer code is monotone: ``levels + 1`` grey levels, and the number
+    of set bits is the pixel's level.
+
+    Raises
+    ------
+    ValueError
+        If ``levels`` is not an int in [1, 8].
+    """
+    if not (isinstance(levels, int) and 1 <= levels <= 8):
+        raise ValueError(f"levels must be an int in [1, 8], got {levels!r}")
+    x = np.asarray(pixels.numpy() if hasattr(pixels, "numpy") else pixels)
+    if levels == 1:
+        return x >= 0.5
+    # Compare in float64 against (j / (levels + 1)) computed the same way for every pixel.
+    cuts = np.arange(1, levels + 1, dtype=np.float64) / (levels + 1)
+    bits = x.astype(np.float64)[..., None] >= cuts
+    return bits.reshape(*x.shape[:-1], x.shape[-1] * levels)
 
 
 def _pm(bits: np.ndarray) -> np.ndarray:
@@ -341,6 +426,12 @@ class IntegerEngine:
     thr : list of numpy.ndarray
         Thresholds ``T_l`` int64 ``[lanes_l]`` per layer (``[n_hidden]`` ... ``[n_out]``),
         units ``2**-thr_frac``.
+    bias : list of numpy.ndarray
+        Learned biases ``B_l`` (:attr:`IntegerRule.bias_shift`), same shapes and units; zeros
+        when off.
+    dev : list of numpy.ndarray
+        Per-neuron mean absolute deviations ``D_l`` of the hidden layers
+        (:attr:`IntegerRule.dev_shift`), int64 ``[n_hidden]``, units ``2**-thr_frac``.
     arrays : list
         The ``L`` synapse-array models.
     last_error : numpy.ndarray or None
@@ -371,6 +462,7 @@ class IntegerEngine:
         shapes = r.layer_shapes()
         w_h = initial_w_h(rule, seed)
         self.thr = [np.zeros(s[1], dtype=np.int64) for s in shapes]
+        self.bias = [np.zeros(s[1], dtype=np.int64) for s in shapes]
         self.tables = [np.asarray(t, dtype=np.int64) for t in r.tables()]
         self.counters = Counters()
         self.last_error: np.ndarray | None = None
@@ -380,6 +472,7 @@ class IntegerEngine:
                 "keeps no W_h in the engine); set them to 0 / False for mode='device'"
             )
         self.reset_moments()
+        self.reset_deviations()
         self.round_draws = (
             [
                 _LaneDraws(lowbias32(np.asarray(sd, dtype=np.uint64) ^ np.uint64(ROUND_SALT)))
@@ -416,6 +509,13 @@ class IntegerEngine:
         self.lane_moment = [np.zeros(s[1], dtype=np.int64) for s in shapes]
         self.norm_t = 0
 
+    def reset_deviations(self) -> None:
+        """Restart the per-neuron deviations ``D`` (:attr:`IntegerRule.dev_shift`) at the fixed
+        windows: ``dev[l]`` int64 ``[n_hidden]`` = ``win_l * 2**thr_frac`` per hidden layer
+        (a task start, with the thresholds)."""
+        r = self.rule
+        self.dev = [np.full(r.n_hidden, w << r.thr_frac, dtype=np.int64) for w in r.windows()]
+
     @property
     def w_h(self) -> list[np.ndarray]:
         if self.mode == "digital":
@@ -440,7 +540,8 @@ class IntegerEngine:
 
     def population_thresholds(self, xb: np.ndarray) -> list[np.ndarray]:
         """Thresholds from population statistics of the current weights (issue 13): layer by
-        layer, ``T_l = floor(mean over the samples of a_l * 2**thr_frac)``, the input of layer
+        layer, ``T_l = floor(mean over the samples of a_l * 2**thr_frac) + B_l`` (``B_l`` the
+        learned biases, :attr:`IntegerRule.bias_shift`; 0 without them), the input of layer
         ``l + 1`` binarized with the new ``T_l``; the integer counterpart of the float model's
         BatchNorm population statistics, computed by the host at the end of a task.
 
@@ -457,9 +558,9 @@ class IntegerEngine:
             raise ValueError(f"xb must have shape (N >= 1, {self.rule.n_in}), got {xb.shape}")
         r = self.rule
         h, out = xb.astype(np.int64), []
-        for b in self.w_b():
+        for b, bias in zip(self.w_b(), self.bias):
             a = (h @ _pm(b)) << r.thr_frac
-            t = a.sum(axis=0) // a.shape[0]
+            t = a.sum(axis=0) // a.shape[0] + bias
             out.append(t)
             h = _pm(a - t >= 0)
         return out
@@ -490,14 +591,26 @@ class IntegerEngine:
             raise ValueError(f"xb must have shape ({self.rule.n_in},), got {np.shape(xb)}")
         r = self.rule
         n = r.n_layers
-        ins, wb, cs = self._forward(np.asarray(xb, dtype=bool), self.thr)
-        masks = [np.abs(c) <= (w << r.thr_frac) for c, w in zip(cs, r.windows())]
+        thr = [t + b for t, b in zip(self.thr, self.bias)] if r.bias_shift else self.thr
+        ins, wb, cs = self._forward(np.asarray(xb, dtype=bool), thr)
+        # The centred pre-activation that T and D track (c without the learned bias).
+        centred = [c + b for c, b in zip(cs, self.bias)] if r.bias_shift else cs
+        if r.dev_shift:
+            masks = [np.abs(c) <= ((d * r.dev_quarters) >> 2) for c, d in zip(cs, self.dev)]
+            for k, d in enumerate(self.dev):
+                self.dev[k] = d + ((np.abs(centred[k]) - d) >> r.dev_shift)
+        else:
+            masks = [np.abs(c) <= (w << r.thr_frac) for c, w in zip(cs, r.windows())]
         for k in range(n):
-            self.thr[k] = self.thr[k] + (cs[k] >> r.thr_shift)
+            self.thr[k] = self.thr[k] + (centred[k] >> r.thr_shift)
         c_out = cs[-1]
-        viol = c_out + (r.margin << r.thr_frac) >= c_out[label]
+        v = c_out + (r.margin << r.thr_frac) - c_out[label]
+        viol = v >= 0
         viol[label] = False
-        e = viol.astype(np.int64)
+        if r.err_max > 1:
+            e = np.where(viol, np.minimum(1 + (v >> r.err_shift), r.err_max), 0)
+        else:
+            e = viol.astype(np.int64)
         e[label] = -int(e.sum())
         self.last_error = e
         deltas = [e]
@@ -506,6 +619,9 @@ class IntegerEngine:
             if k < n - 2:
                 back = back >> r.back_shift
             deltas.insert(0, np.where(masks[k], _sat(back, r.delta_bits), 0))
+        if r.bias_shift:
+            for k, d in enumerate(deltas):
+                self.bias[k] = self.bias[k] + np.sign(d) * (np.abs(d) >> (r.bias_shift - 1))
         # Output layer first, down to layer 1, as the RTL does it (the layers touch disjoint
         # state and the gradients use the W_b sensed in the forward pass, so order is free).
         if r.norm_decay:

@@ -142,8 +142,8 @@ def compare_integer_float(
     Parameters
     ----------
     rule : IntegerRule
-        The integer rule (its ``n_in``, ``n_hidden``, ``n_hidden_layers``, ``n_out`` define both
-        networks).
+        The integer rule (its ``n_hidden``, ``n_hidden_layers``, ``n_out`` define both
+        networks; the float model has ``n_in / in_levels`` inputs, the pixels).
     n_tasks : int
         Permuted tasks, >= 2.
     int_epochs, float_epochs : int
@@ -204,7 +204,8 @@ def compare_integer_float(
             m = m_out = float(float_m)
         for name, meta in (("float", (m, m_out)), ("float_m0", (0.0, 0.0))):
             torch.manual_seed(seed)
-            model = BNN(rule.n_in, (rule.n_hidden,) * hidden, rule.n_out)
+            # The float model sees the pixels (n_in / in_levels of them), not the input bits.
+            model = BNN(rule.n_in // rule.in_levels, (rule.n_hidden,) * hidden, rule.n_out)
             scale = _FirstTaskScale(
                 lambda mod=model: [lin.weight.detach().numpy() for lin in mod.linears[:hidden]]
             )

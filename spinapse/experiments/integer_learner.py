@@ -5,7 +5,9 @@
 the same tasks, the same seeded sample order per task (``torch.randperm`` of the runner's
 generator), batch 1. Task protocol (``docs/learning_rule.md``): at each task start the
 accumulators ``M`` and the thresholds restart from 0 (the paper's fresh optimizer and a new
-BatchNorm copy); at each task end the thresholds are saved, and task ``i`` is tested with its own
+BatchNorm copy), and the per-neuron deviations ``D`` (``IntegerRule.dev_shift``) restart at the
+fixed windows; learned biases (``IntegerRule.bias_shift``) carry over and are folded into the
+saved thresholds; at each task end the thresholds are saved, and task ``i`` is tested with its own
 saved thresholds (task-dependent thresholds, as the float model keeps BatchNorm per task).
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule
+from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, encode_pixels
 
 
 class IntegerLearner:
@@ -40,7 +42,9 @@ class IntegerLearner:
 
     Notes
     -----
-    Inputs are float pixels ``[N, n_in]`` in [0, 1], binarized here (``pixel >= 0.5``).
+    Inputs are float pixels ``[N, n_in / in_levels]`` in [0, 1], coded to bits here
+    (:func:`~spinapse.golden.integer_model.learning.encode_pixels`: ``pixel >= 0.5``, or the
+    thermometer code of ``rule.in_levels``).
     ``train_epoch`` returns the fraction of training steps whose forward pass was wrong (the
     engine has no cross-entropy).
     """
@@ -62,9 +66,19 @@ class IntegerLearner:
         e = self.engine
         e.reset_moments()
         e.thr = [np.zeros_like(t) for t in e.thr]
+        e.reset_deviations()
+
+    def _bits(self, x: torch.Tensor) -> np.ndarray:
+        r = self.engine.rule
+        if x.shape[-1] * r.in_levels != r.n_in:
+            raise ValueError(
+                f"inputs have {x.shape[-1]} pixels; the rule needs n_in / in_levels = "
+                f"{r.n_in} / {r.in_levels}"
+            )
+        return encode_pixels(x, r.in_levels)
 
     def train_epoch(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
-        bits = (x >= 0.5).numpy()
+        bits = self._bits(x)
         labels = y.numpy()
         order = torch.randperm(x.shape[0], generator=generator).numpy()
         wrong = 0
@@ -76,13 +90,14 @@ class IntegerLearner:
         if len(self.thr_copies) != index:
             raise ValueError(f"end_task({index}) after {len(self.thr_copies)} finished tasks")
         if self.population_thresholds:
-            self.thr_copies.append(self.engine.population_thresholds((x >= 0.5).numpy()))
+            self.thr_copies.append(self.engine.population_thresholds(self._bits(x)))
         else:
-            self.thr_copies.append([t.copy() for t in self.engine.thr])
+            e = self.engine
+            self.thr_copies.append([t + b for t, b in zip(e.thr, e.bias)])
 
     def evaluate(self, index: int, x: torch.Tensor, y: torch.Tensor) -> float:
         thr = self.thr_copies[index] if index < len(self.thr_copies) else None
-        pred = self.engine.predict((x >= 0.5).numpy(), thr)
+        pred = self.engine.predict(self._bits(x), thr)
         return float((pred == y.numpy()).mean())
 
     def state_dict(self) -> dict[str, Any]:
