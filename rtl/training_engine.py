@@ -155,7 +155,9 @@ class TrainingEngine(wiring.Component):
     Raises
     ------
     ValueError
-        If the mode, the number of tables or a shape is invalid.
+        If the mode, the number of tables or a shape is invalid, or the rule sets a field the
+        RTL does not build (``norm_decay``, ``norm_gain``, ``stoch_round``, ``err_max``,
+        ``dev_shift``, ``bias_shift``: golden-model studies of issue 13).
     """
 
     def __init__(self, rule, mode: str, tables, init_wh=None) -> None:
@@ -166,6 +168,16 @@ class TrainingEngine(wiring.Component):
             raise ValueError(f"n_hidden_layers must be in [1, 4], got {n_layers - 1}")
         if len(tables) != n_layers:
             raise ValueError(f"tables must hold {n_layers} f_meta tables, got {len(tables)}")
+        # Integer-rule fields measured in the golden model only (issue 13, off by default): a
+        # rule that sets one must not build the default rule's hardware without a word.
+        off = {"norm_decay": 0, "norm_gain": 0, "stoch_round": False, "err_max": 1}
+        off.update(dev_shift=0, bias_shift=0)
+        for name, value in off.items():
+            if getattr(rule, name, value) != value:
+                raise ValueError(
+                    f"IntegerRule.{name} = {getattr(rule, name)!r} is not built in the RTL "
+                    f"(golden model only); the engine implements {name} = {value!r}"
+                )
         # Thresholds hold a mean of (a << thr_frac), |a| <= rows: keep them inside THR_BITS.
         biggest = max(rows for rows, _ in shapes)
         if (biggest << (rule.thr_frac + 1)) >= 1 << (THR_BITS - 1):

@@ -158,6 +158,21 @@ def test_parameters_validated():
         TrainingEngine(SMALL, "digital", ([], SMALL.tables()[1]))
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("norm_decay", 4), ("norm_gain", 2), ("stoch_round", True), ("err_max", 4)]
+    + [("dev_shift", 4), ("bias_shift", 4)],
+)
+def test_golden_only_rule_fields_refused(field, value):
+    """A rule field the RTL does not build (issue-13 studies) is refused by name, not built
+    as the default rule; thermometer inputs (``in_levels``) only widen layer 1 and build."""
+    rule = dataclasses.replace(SMALL, **{field: value})
+    with pytest.raises(ValueError, match=f"IntegerRule.{field} = "):
+        TrainingEngine(rule, "digital", rule.tables())
+    wide = dataclasses.replace(SMALL, n_in=48, in_levels=2)
+    assert TrainingEngine(wide, "digital", wide.tables()).arrs[0].signature.rows == 48
+
+
 def test_ports_one_per_layer_and_784_h_10_ports_unchanged():
     """One hidden layer keeps the 784-H-10 engine's members, in order (boards, bridge and plan
     build on them); deeper networks add one threshold vector and one array port per layer."""
