@@ -155,7 +155,14 @@ class UpdateEngine(wiring.Component):
             m.d.comb += rd_addr.eq(row + commit)
         with m.Else():
             m.d.comb += rd_addr.eq(self.peek_row)
-        m.d.comb += self.grad_row.eq(row)
+        # The gradient is asked for one cycle ahead, at the row the read port is at, and
+        # registered beside the memories' registered read data: ``grad_q`` is always the
+        # gradient of the row whose ``M`` is on ``acc_rd.data``. This cuts the owner's
+        # ``grad_row`` -> ``grad`` selection (a ``rows``-way bit multiplexer in the training
+        # engine) from the lane arithmetic without a cycle: the read is one cycle either way.
+        m.d.comb += self.grad_row.eq(rd_addr)
+        grad_q = Signal(lanes * gb)
+        m.d.sync += grad_q.eq(self.grad)
 
         m.submodules.acc_mem = acc_mem = Memory(shape=lanes * ab, depth=rows, init=[])
         acc_rd, acc_wr = acc_mem.read_port(), acc_mem.write_port()
@@ -168,7 +175,7 @@ class UpdateEngine(wiring.Component):
         new_acc = []
         for lane in range(lanes):
             acc = acc_rd.data[lane * ab : (lane + 1) * ab].as_signed()
-            grad = self.grad[lane * gb : (lane + 1) * gb].as_signed()
+            grad = grad_q[lane * gb : (lane + 1) * gb].as_signed()
             new_acc.append(accumulate(m, r, acc, grad, f"l{lane}"))
         m.d.comb += acc_wr.data.eq(Mux(clearing, 0, Cat(*new_acc)))
 
