@@ -15,10 +15,12 @@ applies :mod:`spinapse.rtl.update_lane` in every lane, writes them back, and dri
   are not enabled); the array's hidden state applies f_meta. ``writes`` += enabled lanes.
 
 One ``start`` (a cycle while ``busy`` is low) sweeps every row ``0 .. rows - 1`` of the layer,
-streamed: in the cycle row ``r`` is committed (its ``M'``, ``W_h'`` written back) the engine
-shows ``r`` on ``grad_row`` and reads ``grad`` (combinational from ``grad_row``: the owner's
-gradient of that row), while row ``r + 1`` is read from memory (one synchronous read port per
-memory) and, in digital mode, its ``READ`` is issued. ``done`` pulses for one cycle at the end.
+streamed: in the cycle row ``r`` is committed (its ``M'``, ``W_h'`` written back) row ``r + 1``
+is read from memory (one synchronous read port per memory) and, in digital mode, its ``READ`` is
+issued. ``grad_row`` follows the read address: the engine registers ``grad`` (combinational from
+``grad_row``: the owner's gradient of that row) in the cycle the row's ``M`` is read, so the
+owner's row selection is not in the same cycle as the lane arithmetic. ``done`` pulses for one
+cycle at the end.
 
 - Digital mode: row ``r``'s sense beat decides; if no lane needs a ``WRITE`` the next row is
   committed in the next cycle. Otherwise the ``READ`` of row ``r + 1`` is already in flight
@@ -79,8 +81,10 @@ class UpdateEngine(wiring.Component):
     start : In(1)
         While idle: sweep every row.
     grad_row : Out(range(rows + 1)); grad : In(lanes * grad_bits)
-        The row whose gradient the engine takes in this cycle, and that gradient: lane ``l``'s
-        signed value at ``[l*grad_bits, (l+1)*grad_bits)``, combinational from ``grad_row``.
+        The row whose gradient the engine registers in this cycle (the row its memories read;
+        the row is committed one or more cycles later), and that gradient: lane ``l``'s signed
+        value at ``[l*grad_bits, (l+1)*grad_bits)``, combinational from ``grad_row`` and constant
+        from ``start`` to ``done``.
     clear : In(1)
         While idle: clear every ``M`` row (``start`` has priority).
     busy : Out(1); done : Out(1)
@@ -155,7 +159,14 @@ class UpdateEngine(wiring.Component):
             m.d.comb += rd_addr.eq(row + commit)
         with m.Else():
             m.d.comb += rd_addr.eq(self.peek_row)
-        m.d.comb += self.grad_row.eq(row)
+        # The gradient is asked for one cycle ahead, at the row the read port is at, and
+        # registered beside the memories' registered read data: ``grad_q`` is always the
+        # gradient of the row whose ``M`` is on ``acc_rd.data``. This cuts the owner's
+        # ``grad_row`` -> ``grad`` selection (a ``rows``-way bit multiplexer in the training
+        # engine) from the lane arithmetic without a cycle: the read is one cycle either way.
+        m.d.comb += self.grad_row.eq(rd_addr)
+        grad_q = Signal(lanes * gb)
+        m.d.sync += grad_q.eq(self.grad)
 
         m.submodules.acc_mem = acc_mem = Memory(shape=lanes * ab, depth=rows, init=[])
         acc_rd, acc_wr = acc_mem.read_port(), acc_mem.write_port()
@@ -168,7 +179,7 @@ class UpdateEngine(wiring.Component):
         new_acc = []
         for lane in range(lanes):
             acc = acc_rd.data[lane * ab : (lane + 1) * ab].as_signed()
-            grad = self.grad[lane * gb : (lane + 1) * gb].as_signed()
+            grad = grad_q[lane * gb : (lane + 1) * gb].as_signed()
             new_acc.append(accumulate(m, r, acc, grad, f"l{lane}"))
         m.d.comb += acc_wr.data.eq(Mux(clearing, 0, Cat(*new_acc)))
 
