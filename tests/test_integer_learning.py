@@ -487,16 +487,24 @@ def test_population_thresholds_by_hand():
         e.population_thresholds(np.zeros((0, 3), dtype=bool))
 
 
-def test_learner_saves_population_thresholds():
-    rule = dataclasses.replace(
-        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, lr_shift=2, dead_zone=0
-    )
+def _one_task_with_population_thresholds(rule, n_pixels):
+    """A learner with population thresholds after one task of 40 random images of
+    ``n_pixels`` pixels and 2 classes (seed 2, sample order seed 0); returns it, the images and
+    the labels."""
     learner = IntegerLearner(rule, seed=2, population_thresholds=True)
-    x = torch.rand(40, 16)
+    x = torch.rand(40, n_pixels)
     y = torch.randint(0, 2, (40,))
     learner.start_task(0)
     learner.train_epoch(x, y, torch.Generator().manual_seed(0))
     learner.end_task(0, x, y)
+    return learner, x, y
+
+
+def test_learner_saves_population_thresholds():
+    rule = dataclasses.replace(
+        IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, lr_shift=2, dead_zone=0
+    )
+    learner, x, y = _one_task_with_population_thresholds(rule, 16)
     want = learner.engine.population_thresholds((x >= 0.5).numpy())
     assert all(np.array_equal(a, b) for a, b in zip(learner.thr_copies[0], want))
     assert not all(np.array_equal(a, b) for a, b in zip(want, learner.engine.thr))
@@ -522,12 +530,7 @@ def test_thermometer_input_code_by_hand():
     rule = dataclasses.replace(
         IntegerRule(), n_in=16, n_hidden=8, n_out=2, win1=8, margin=2, in_levels=2
     )
-    learner = IntegerLearner(rule, seed=2, population_thresholds=True)
-    x = torch.rand(40, 8)
-    y = torch.randint(0, 2, (40,))
-    learner.start_task(0)
-    learner.train_epoch(x, y, torch.Generator().manual_seed(0))
-    learner.end_task(0, x, y)
+    learner, x, y = _one_task_with_population_thresholds(rule, 8)
     want_thr = learner.engine.population_thresholds(encode_pixels(x, 2))
     assert all(np.array_equal(a, b) for a, b in zip(learner.thr_copies[0], want_thr))
     with pytest.raises(ValueError, match="n_in / in_levels"):
