@@ -170,8 +170,9 @@ class TrainingEngine(wiring.Component):
             raise ValueError(f"tables must hold {n_layers} f_meta tables, got {len(tables)}")
         # Integer-rule fields measured in the golden model only (issue 13, off by default): a
         # rule that sets one must not build the default rule's hardware without a word.
-        off = {"norm_decay": 0, "norm_gain": 0, "stoch_round": False, "err_max": 1}
-        off.update(dev_shift=0, bias_shift=0)
+        off = dict(
+            norm_decay=0, norm_gain=0, stoch_round=False, err_max=1, dev_shift=0, bias_shift=0
+        )
         for name, value in off.items():
             if getattr(rule, name, value) != value:
                 raise ValueError(
