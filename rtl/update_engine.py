@@ -43,14 +43,14 @@ model restarts ``M`` at each new task.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from spinapse.rtl.hidden_state_array import pack_signed
 from spinapse.rtl.synapse_array import SynapseArraySignature, SynapseOp
-from spinapse.rtl.update_lane import accumulate, fmeta_rom, gate_pulse, step_weight
+from spinapse.rtl.update_lane import accumulate, apply_step, attenuated, fmeta_rom, gate_pulse
 from spinapse.rtl.xnor_popcount import popcount
 
 MODES = ("digital", "device")
@@ -152,11 +152,17 @@ class UpdateEngine(wiring.Component):
         sweeping = Signal()
         starting = Signal()
         clearing = Signal()
-        rd_addr = Signal(range(rows + 1))
+        # Digital mode has one more stage between the read and the commit (see ``_digital``):
+        # ``filled`` is high once the stage holds the row to commit, ``advance`` loads it.
+        filled, advance = Signal(), Signal()
+        rd_addr = Signal(range(rows + 2))
         with m.If(starting):
             m.d.comb += rd_addr.eq(0)
         with m.Elif(sweeping):
-            m.d.comb += rd_addr.eq(row + commit)
+            if digital:
+                m.d.comb += rd_addr.eq(row + filled + advance)
+            else:
+                m.d.comb += rd_addr.eq(row + commit)
         with m.Else():
             m.d.comb += rd_addr.eq(self.peek_row)
         # The gradient is asked for one cycle ahead, at the row the read port is at, and
@@ -181,7 +187,16 @@ class UpdateEngine(wiring.Component):
             acc = acc_rd.data[lane * ab : (lane + 1) * ab].as_signed()
             grad = grad_q[lane * gb : (lane + 1) * gb].as_signed()
             new_acc.append(accumulate(m, r, acc, grad, f"l{lane}"))
-        m.d.comb += acc_wr.data.eq(Mux(clearing, 0, Cat(*new_acc)))
+        if digital:
+            # M' of the row to commit, registered with the rest of the lane's first stage.
+            acc_q = Signal(lanes * ab)
+            m.d.comb += advance.eq(commit | ~filled)
+            m.d.sync += filled.eq(sweeping)
+            with m.If(advance):
+                m.d.sync += acc_q.eq(Cat(*new_acc))
+            m.d.comb += acc_wr.data.eq(Mux(clearing, 0, acc_q))
+        else:
+            m.d.comb += acc_wr.data.eq(Mux(clearing, 0, Cat(*new_acc)))
 
         with m.FSM():
             with m.State("IDLE"):
@@ -199,7 +214,7 @@ class UpdateEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += row.eq(row + 1)
             if digital:
-                self._digital(m, row, commit, sweeping, new_acc, rd_addr)
+                self._digital(m, row, commit, sweeping, new_acc, acc_q, rd_addr, filled, advance)
             else:
                 self._device(m, row, commit, sweeping, new_acc)
             with m.State("DONE"):
@@ -207,7 +222,7 @@ class UpdateEngine(wiring.Component):
                 m.next = "IDLE"
         return m
 
-    def _digital(self, m, row, commit, sweeping, new_acc, rd_addr) -> None:
+    def _digital(self, m, row, commit, sweeping, new_acc, acc_q, rd_addr, filled, advance):
         # Rows stream: READ row i is issued while row i - 1 is committed, its M and W_h are read
         # from memory in the same cycle, and its sense beat arrives with them one cycle later.
         # The sense of row r decides whether r needs write-verify; the READ of row r + 1 was then
@@ -220,10 +235,27 @@ class UpdateEngine(wiring.Component):
         m.submodules.wh_mem = wh_mem = Memory(shape=lanes * wb, depth=rows, init=self.init_wh)
         wh_rd, wh_wr = wh_mem.read_port(), wh_mem.write_port()
         rom = fmeta_rom(self.rom_values)
+        # Two stages per lane, so that no path runs from a memory's read data to the commit
+        # decision: stage 1 (the row's read data) computes M', the step size D and f_meta
+        # (``update_lane.attenuated``) into registers; stage 2 (the commit) the step, W_h' and
+        # the write-verify decision. Rows are independent, so stage 1 may hold row r + 1 while
+        # r is committed or in write-verify: it loads on ``advance`` (a commit, or the first
+        # cycle of the sweep) and the read port runs one row ahead of it.
         new_wh = []
         for lane in range(lanes):
             w = wh_rd.data[lane * wb : (lane + 1) * wb].as_signed()
-            new_wh.append(step_weight(m, r, rom, w, new_acc[lane], f"l{lane}"))
+            d, f = attenuated(m, r, rom, w, new_acc[lane], f"l{lane}")
+            w_q = Signal(signed(wb), name=f"l{lane}_wh_q")
+            d_q = Signal.like(d, name=f"l{lane}_d_q")
+            f_q = Signal.like(f, name=f"l{lane}_f_q")
+            # (A Mux, not an ``If``: this runs inside the FSM's scope.)
+            m.d.sync += [
+                w_q.eq(Mux(advance, w, w_q)),
+                d_q.eq(Mux(advance, d, d_q)),
+                f_q.eq(Mux(advance, f, f_q)),
+            ]
+            acc = acc_q[lane * r.acc_bits : (lane + 1) * r.acc_bits].as_signed()
+            new_wh.append(apply_step(m, r, w_q, acc, d_q, f_q, f"l{lane}"))
         m.d.comb += [
             wh_rd.addr.eq(rd_addr),
             wh_wr.addr.eq(row),
@@ -266,7 +298,9 @@ class UpdateEngine(wiring.Component):
             ]
             with m.If(issuing):
                 m.d.sync += issue.eq(issue + 1)
-            with m.If(held_valid | sense.valid):
+            with m.If(~filled & sense.valid):  # only an array that answers in the same cycle
+                m.d.sync += [held.eq(sense.payload), held_valid.eq(1)]
+            with m.If(filled & (held_valid | sense.valid)):
                 m.d.comb += commit.eq(1)
                 m.d.sync += [
                     row.eq(row + 1),
