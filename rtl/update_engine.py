@@ -22,7 +22,12 @@ issued. ``grad_row`` follows the read address: the engine registers ``grad`` (co
 owner's row selection is not in the same cycle as the lane arithmetic. ``done`` pulses for one
 cycle at the end.
 
-- Digital mode: row ``r``'s sense beat decides; if no lane needs a ``WRITE`` the next row is
+- Digital mode: each lane has two stages, so no path runs from a memory's read data to the
+  commit: row ``r + 1``'s ``M'``, step size and f_meta factor are computed from its read data
+  and registered while row ``r`` is committed (its ``W_h`` step, saturation and write-verify
+  decision from those registers); the read port is then at row ``r + 2``. The stage fills in
+  the cycle the first ``READ`` is in flight, so the cycle counts are those of a single stage.
+  Row ``r``'s sense beat decides; if no lane needs a ``WRITE`` the next row is
   committed in the next cycle. Otherwise the ``READ`` of row ``r + 1`` is already in flight
   (speculative); its beat is kept in a register while row ``r`` is pulsed and verified (rows are
   independent, so that beat is still the row's true state) and used when the sweep resumes, so
@@ -80,9 +85,11 @@ class UpdateEngine(wiring.Component):
     -------
     start : In(1)
         While idle: sweep every row.
-    grad_row : Out(range(rows + 1)); grad : In(lanes * grad_bits)
-        The row whose gradient the engine registers in this cycle (the row its memories read;
-        the row is committed one or more cycles later), and that gradient: lane ``l``'s signed
+    grad_row : Out(range(rows + 2)); grad : In(lanes * grad_bits)
+        The row whose gradient the engine may register in this cycle (in digital mode's sweep
+        the row the read port moves to next, a register; else the row its memories read; the
+        row is committed one or more cycles later; up to ``rows + 1`` at the end of a sweep,
+        whose gradient is not used), and that gradient: lane ``l``'s signed
         value at ``[l*grad_bits, (l+1)*grad_bits)``, combinational from ``grad_row`` and constant
         from ``start`` to ``done``.
     clear : In(1)
@@ -120,7 +127,7 @@ class UpdateEngine(wiring.Component):
         members = {
             "start": In(1),
             "clear": In(1),
-            "grad_row": Out(range(rows + 1)),
+            "grad_row": Out(range(rows + 2)),
             "grad": In(lanes * grad_bits),
             "busy": Out(1),
             "done": Out(1),
@@ -156,11 +163,16 @@ class UpdateEngine(wiring.Component):
         # ``filled`` is high once the stage holds the row to commit, ``advance`` loads it.
         filled, advance = Signal(), Signal()
         rd_addr = Signal(range(rows + 2))
+        rd_q, rd_q1 = Signal(range(rows + 2)), Signal(range(rows + 2))
+        m.d.sync += [rd_q.eq(rd_addr), rd_q1.eq(rd_addr + 1)]
         with m.If(starting):
             m.d.comb += rd_addr.eq(0)
         with m.Elif(sweeping):
             if digital:
-                m.d.comb += rd_addr.eq(row + filled + advance)
+                # ``row + filled + advance``, from registers: the address the port holds
+                # (``rd_q``, that is ``row + filled``) or the next (``rd_q1``), selected by
+                # ``advance``, so no adder sits between the sense beat and the address.
+                m.d.comb += rd_addr.eq(Mux(advance, rd_q1, rd_q))
             else:
                 m.d.comb += rd_addr.eq(row + commit)
         with m.Else():
@@ -170,9 +182,16 @@ class UpdateEngine(wiring.Component):
         # gradient of the row whose ``M`` is on ``acc_rd.data``. This cuts the owner's
         # ``grad_row`` -> ``grad`` selection (a ``rows``-way bit multiplexer in the training
         # engine) from the lane arithmetic without a cycle: the read is one cycle either way.
-        m.d.comb += self.grad_row.eq(rd_addr)
         grad_q = Signal(lanes * gb)
-        m.d.sync += grad_q.eq(self.grad)
+        if digital:
+            # In the sweep the port either holds (``grad_q`` is that row's already) or moves to
+            # ``rd_q1``: ask for ``rd_q1``'s gradient, a register, and load it on ``advance``,
+            # so the owner's selection does not start at the sense beat either.
+            m.d.comb += self.grad_row.eq(Mux(sweeping, rd_q1, rd_addr))
+            m.d.sync += grad_q.eq(Mux(~sweeping | advance, self.grad, grad_q))
+        else:
+            m.d.comb += self.grad_row.eq(rd_addr)
+            m.d.sync += grad_q.eq(self.grad)
 
         m.submodules.acc_mem = acc_mem = Memory(shape=lanes * ab, depth=rows, init=[])
         acc_rd, acc_wr = acc_mem.read_port(), acc_mem.write_port()
