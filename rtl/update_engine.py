@@ -22,7 +22,12 @@ issued. ``grad_row`` follows the read address: the engine registers ``grad`` (co
 owner's row selection is not in the same cycle as the lane arithmetic. ``done`` pulses for one
 cycle at the end.
 
-- Digital mode: row ``r``'s sense beat decides; if no lane needs a ``WRITE`` the next row is
+- Digital mode: each lane has two stages, so no path runs from a memory's read data to the
+  commit: row ``r + 1``'s ``M'``, step size and f_meta factor are computed from its read data
+  and registered while row ``r`` is committed (its ``W_h`` step, saturation and write-verify
+  decision from those registers); the read port is then at row ``r + 2``. The stage fills in
+  the cycle the first ``READ`` is in flight, so the cycle counts are those of a single stage.
+  Row ``r``'s sense beat decides; if no lane needs a ``WRITE`` the next row is
   committed in the next cycle. Otherwise the ``READ`` of row ``r + 1`` is already in flight
   (speculative); its beat is kept in a register while row ``r`` is pulsed and verified (rows are
   independent, so that beat is still the row's true state) and used when the sweep resumes, so
@@ -43,14 +48,14 @@ model restarts ``M`` at each new task.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from spinapse.rtl.hidden_state_array import pack_signed
 from spinapse.rtl.synapse_array import SynapseArraySignature, SynapseOp
-from spinapse.rtl.update_lane import accumulate, fmeta_rom, gate_pulse, step_weight
+from spinapse.rtl.update_lane import accumulate, apply_step, attenuated, fmeta_rom, gate_pulse
 from spinapse.rtl.xnor_popcount import popcount
 
 MODES = ("digital", "device")
@@ -80,9 +85,11 @@ class UpdateEngine(wiring.Component):
     -------
     start : In(1)
         While idle: sweep every row.
-    grad_row : Out(range(rows + 1)); grad : In(lanes * grad_bits)
-        The row whose gradient the engine registers in this cycle (the row its memories read;
-        the row is committed one or more cycles later), and that gradient: lane ``l``'s signed
+    grad_row : Out(range(rows + 2)); grad : In(lanes * grad_bits)
+        The row whose gradient the engine may register in this cycle (in digital mode's sweep
+        the row the read port moves to next, a register; else the row its memories read; the
+        row is committed one or more cycles later; up to ``rows + 1`` at the end of a sweep,
+        whose gradient is not used), and that gradient: lane ``l``'s signed
         value at ``[l*grad_bits, (l+1)*grad_bits)``, combinational from ``grad_row`` and constant
         from ``start`` to ``done``.
     clear : In(1)
@@ -120,7 +127,7 @@ class UpdateEngine(wiring.Component):
         members = {
             "start": In(1),
             "clear": In(1),
-            "grad_row": Out(range(rows + 1)),
+            "grad_row": Out(range(rows + 2)),
             "grad": In(lanes * grad_bits),
             "busy": Out(1),
             "done": Out(1),
@@ -152,11 +159,22 @@ class UpdateEngine(wiring.Component):
         sweeping = Signal()
         starting = Signal()
         clearing = Signal()
-        rd_addr = Signal(range(rows + 1))
+        # Digital mode has one more stage between the read and the commit (see ``_digital``):
+        # ``filled`` is high once the stage holds the row to commit, ``advance`` loads it.
+        filled, advance = Signal(), Signal()
+        rd_addr = Signal(range(rows + 2))
+        rd_q, rd_q1 = Signal(range(rows + 2)), Signal(range(rows + 2))
+        m.d.sync += [rd_q.eq(rd_addr), rd_q1.eq(rd_addr + 1)]
         with m.If(starting):
             m.d.comb += rd_addr.eq(0)
         with m.Elif(sweeping):
-            m.d.comb += rd_addr.eq(row + commit)
+            if digital:
+                # ``row + filled + advance``, from registers: the address the port holds
+                # (``rd_q``, that is ``row + filled``) or the next (``rd_q1``), selected by
+                # ``advance``, so no adder sits between the sense beat and the address.
+                m.d.comb += rd_addr.eq(Mux(advance, rd_q1, rd_q))
+            else:
+                m.d.comb += rd_addr.eq(row + commit)
         with m.Else():
             m.d.comb += rd_addr.eq(self.peek_row)
         # The gradient is asked for one cycle ahead, at the row the read port is at, and
@@ -164,9 +182,16 @@ class UpdateEngine(wiring.Component):
         # gradient of the row whose ``M`` is on ``acc_rd.data``. This cuts the owner's
         # ``grad_row`` -> ``grad`` selection (a ``rows``-way bit multiplexer in the training
         # engine) from the lane arithmetic without a cycle: the read is one cycle either way.
-        m.d.comb += self.grad_row.eq(rd_addr)
         grad_q = Signal(lanes * gb)
-        m.d.sync += grad_q.eq(self.grad)
+        if digital:
+            # In the sweep the port either holds (``grad_q`` is that row's already) or moves to
+            # ``rd_q1``: ask for ``rd_q1``'s gradient, a register, and load it on ``advance``,
+            # so the owner's selection does not start at the sense beat either.
+            m.d.comb += self.grad_row.eq(Mux(sweeping, rd_q1, rd_addr))
+            m.d.sync += grad_q.eq(Mux(~sweeping | advance, self.grad, grad_q))
+        else:
+            m.d.comb += self.grad_row.eq(rd_addr)
+            m.d.sync += grad_q.eq(self.grad)
 
         m.submodules.acc_mem = acc_mem = Memory(shape=lanes * ab, depth=rows, init=[])
         acc_rd, acc_wr = acc_mem.read_port(), acc_mem.write_port()
@@ -181,7 +206,16 @@ class UpdateEngine(wiring.Component):
             acc = acc_rd.data[lane * ab : (lane + 1) * ab].as_signed()
             grad = grad_q[lane * gb : (lane + 1) * gb].as_signed()
             new_acc.append(accumulate(m, r, acc, grad, f"l{lane}"))
-        m.d.comb += acc_wr.data.eq(Mux(clearing, 0, Cat(*new_acc)))
+        if digital:
+            # M' of the row to commit, registered with the rest of the lane's first stage.
+            acc_q = Signal(lanes * ab)
+            m.d.comb += advance.eq(commit | ~filled)
+            m.d.sync += filled.eq(sweeping)
+            with m.If(advance):
+                m.d.sync += acc_q.eq(Cat(*new_acc))
+            m.d.comb += acc_wr.data.eq(Mux(clearing, 0, acc_q))
+        else:
+            m.d.comb += acc_wr.data.eq(Mux(clearing, 0, Cat(*new_acc)))
 
         with m.FSM():
             with m.State("IDLE"):
@@ -199,7 +233,7 @@ class UpdateEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += row.eq(row + 1)
             if digital:
-                self._digital(m, row, commit, sweeping, new_acc, rd_addr)
+                self._digital(m, row, commit, sweeping, new_acc, acc_q, rd_addr, filled, advance)
             else:
                 self._device(m, row, commit, sweeping, new_acc)
             with m.State("DONE"):
@@ -207,7 +241,7 @@ class UpdateEngine(wiring.Component):
                 m.next = "IDLE"
         return m
 
-    def _digital(self, m, row, commit, sweeping, new_acc, rd_addr) -> None:
+    def _digital(self, m, row, commit, sweeping, new_acc, acc_q, rd_addr, filled, advance):
         # Rows stream: READ row i is issued while row i - 1 is committed, its M and W_h are read
         # from memory in the same cycle, and its sense beat arrives with them one cycle later.
         # The sense of row r decides whether r needs write-verify; the READ of row r + 1 was then
@@ -220,10 +254,27 @@ class UpdateEngine(wiring.Component):
         m.submodules.wh_mem = wh_mem = Memory(shape=lanes * wb, depth=rows, init=self.init_wh)
         wh_rd, wh_wr = wh_mem.read_port(), wh_mem.write_port()
         rom = fmeta_rom(self.rom_values)
+        # Two stages per lane, so that no path runs from a memory's read data to the commit
+        # decision: stage 1 (the row's read data) computes M', the step size D and f_meta
+        # (``update_lane.attenuated``) into registers; stage 2 (the commit) the step, W_h' and
+        # the write-verify decision. Rows are independent, so stage 1 may hold row r + 1 while
+        # r is committed or in write-verify: it loads on ``advance`` (a commit, or the first
+        # cycle of the sweep) and the read port runs one row ahead of it.
         new_wh = []
         for lane in range(lanes):
             w = wh_rd.data[lane * wb : (lane + 1) * wb].as_signed()
-            new_wh.append(step_weight(m, r, rom, w, new_acc[lane], f"l{lane}"))
+            d, f = attenuated(m, r, rom, w, new_acc[lane], f"l{lane}")
+            w_q = Signal(signed(wb), name=f"l{lane}_wh_q")
+            d_q = Signal.like(d, name=f"l{lane}_d_q")
+            f_q = Signal.like(f, name=f"l{lane}_f_q")
+            # (A Mux, not an ``If``: this runs inside the FSM's scope.)
+            m.d.sync += [
+                w_q.eq(Mux(advance, w, w_q)),
+                d_q.eq(Mux(advance, d, d_q)),
+                f_q.eq(Mux(advance, f, f_q)),
+            ]
+            acc = acc_q[lane * r.acc_bits : (lane + 1) * r.acc_bits].as_signed()
+            new_wh.append(apply_step(m, r, w_q, acc, d_q, f_q, f"l{lane}"))
         m.d.comb += [
             wh_rd.addr.eq(rd_addr),
             wh_wr.addr.eq(row),
@@ -266,7 +317,9 @@ class UpdateEngine(wiring.Component):
             ]
             with m.If(issuing):
                 m.d.sync += issue.eq(issue + 1)
-            with m.If(held_valid | sense.valid):
+            with m.If(~filled & sense.valid):  # only an array that answers in the same cycle
+                m.d.sync += [held.eq(sense.payload), held_valid.eq(1)]
+            with m.If(filled & (held_valid | sense.valid)):
                 m.d.comb += commit.eq(1)
                 m.d.sync += [
                     row.eq(row + 1),

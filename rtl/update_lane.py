@@ -68,9 +68,10 @@ def attenuated(m: Module, rule, rom: Array, w_h: Value, acc: Value, name: str):
     return mag, f
 
 
-def step_weight(m: Module, rule, rom: Array, w_h: Value, acc: Value, name: str) -> Signal:
-    """Digital mode: the new ``W_h`` after the metaplastic step driven by the new ``M``."""
-    mag, f = attenuated(m, rule, rom, w_h, acc, name)
+def apply_step(m: Module, rule, w_h: Value, acc: Value, mag: Value, f: Value, name: str) -> Signal:
+    """Digital mode: the new ``W_h``, ``sat_wh(W_h - sgn(M') ((D F) >> (8 + lr_shift)))``, from
+    ``W_h``, ``M'`` and the ``(D, F)`` of :func:`attenuated` (which the update engine registers
+    between the two, so the multiply starts from a register)."""
     step = Signal(unsigned(rule.acc_bits + 9), name=f"{name}_step")
     m.d.comb += step.eq((mag * f) >> (F_BITS + rule.lr_shift))
     moved = Signal(signed(rule.acc_bits + 11), name=f"{name}_moved")
