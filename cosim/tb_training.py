@@ -34,7 +34,8 @@ def write_case(path, doc: dict) -> None:
     """Write a case file: ``doc`` with keys ``x`` (list of int, bit ``i`` = pixel ``i``),
     ``label``, ``pred`` (lists of int), ``rows`` (rows of each weight layer, ``[rows1, ...,
     rowsL]``), ``final`` (dict of ``wh<l>, acc<l>, bits<l>`` lists of int and ``thr<l>`` ints
-    for ``l = 1..L``, and ``writes, retries, failures`` ints), ``step_timeout_cycles`` (int)
+    for ``l = 1..L``, ``bias<l>`` / ``dev<l>`` ints where the rule builds them, and ``writes,
+    retries, failures`` ints), ``step_timeout_cycles`` (int)
     and ``p_success`` (the binary arrays' write success in 1/256; ``None`` in device mode)."""
     write_json(path, doc)
 
@@ -97,7 +98,9 @@ async def train_steps_bit_exact(dut):
             if bad:
                 mismatches.append(f"{key}{layer}: {len(bad)} rows differ, first {bad[:5]}")
     thr_keys = [f"thr{k}" for k in range(1, len(case["rows"]) + 1)]
-    for key in (*thr_keys, "writes", "retries", "failures"):
+    # Learned biases and deviations (issue 13 rules that build them): bias<l>, dev<l>.
+    extra = sorted(k for k in final if k.startswith(("bias", "dev")))
+    for key in (*thr_keys, *extra, "writes", "retries", "failures"):
         got = getattr(dut, key).value.to_unsigned()
         if got != final[key]:
             mismatches.append(f"{key}: rtl {got}, golden {final[key]}")

@@ -19,7 +19,7 @@ import numpy as np
 from spinapse.cosim.runner import run_cocotb, sim_build_root
 from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, array_lane_seeds
 from spinapse.rtl.hidden_state_array import pack_signed
-from spinapse.rtl.training_engine import THR_BITS
+from spinapse.rtl.training_engine import BIAS_BITS, THR_BITS, dev_bits
 from spinapse.rtl.training_system import TrainingSystem
 from spinapse.rtl.verilog import convert
 
@@ -160,6 +160,10 @@ def run_training_cosim(
         final[f"wh{k + 1}"] = [pack_signed(r, rule.wh_bits) for r in gold.w_h[k]]
         final[f"acc{k + 1}"] = [pack_signed(r, rule.acc_bits) for r in gold.acc[k]]
         final[f"bits{k + 1}"] = [_bits_word(r) for r in gold.w_b()[k]]
+    for k in range(len(shapes)) if rule.bias_shift else ():
+        final[f"bias{k + 1}"] = pack_signed(gold.bias[k], BIAS_BITS)
+    for k in range(len(shapes) - 1) if rule.dev_shift else ():
+        final[f"dev{k + 1}"] = pack_signed(gold.dev[k], dev_bits(rule))
     # One step: forward reads, then every row once; each write attempt costs a few cycles more;
     # the backward pass of each hidden-to-hidden layer reads n_hidden rows of its memory.
     rows = sum(r for r, _ in shapes) + rule.n_hidden * (len(shapes) - 2)

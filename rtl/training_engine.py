@@ -60,6 +60,20 @@ from spinapse.rtl.update_lane import saturate
 from spinapse.rtl.xnor_popcount import popcount, sum_tree
 
 THR_BITS = 18
+# Learned biases B (``bias_shift``): signed, saturated to this width (the golden model's int64
+# does not saturate; see ``TrainingEngine``).
+BIAS_BITS = THR_BITS
+
+
+def dev_bits(rule) -> int:
+    """Unsigned width of the per-neuron deviations ``D`` (``dev_shift``) and of ``dev<l>``.
+
+    ``D`` starts at ``win_l << thr_frac`` and moves towards ``|c + B|`` (the centred score,
+    ``|a << thr_frac - T| < 2**THR_BITS``) by a floored fraction, so it stays in ``[0,
+    max(win_l << thr_frac, 2**THR_BITS)]``: this width never overflows.
+    """
+    wins = [rule.win1] + [rule.win_hidden] * (getattr(rule, "n_hidden_layers", 1) - 1)
+    return max(max(w << rule.thr_frac for w in wins).bit_length(), THR_BITS + 1)
 
 
 def layer_shapes(rule) -> list[tuple[int, int]]:
@@ -94,6 +108,12 @@ def host_members(rule) -> dict:
     for k, (_, lanes) in enumerate(shapes, start=1):
         members[f"thr{k}_in"] = In(lanes * THR_BITS)
     members.update(acc_clear=In(1), writes=Out(32), retries=Out(32), failures=Out(32))
+    if getattr(rule, "bias_shift", 0):
+        for k, (_, lanes) in enumerate(shapes, start=1):
+            members[f"bias{k}"] = Out(lanes * BIAS_BITS)
+    if getattr(rule, "dev_shift", 0):
+        for k in range(1, len(shapes)):
+            members[f"dev{k}"] = Out(rule.n_hidden * dev_bits(rule))
     return members
 
 
@@ -170,9 +190,7 @@ class TrainingEngine(wiring.Component):
             raise ValueError(f"tables must hold {n_layers} f_meta tables, got {len(tables)}")
         # Integer-rule fields measured in the golden model only (issue 13, off by default): a
         # rule that sets one must not build the default rule's hardware without a word.
-        off = dict(
-            norm_decay=0, norm_gain=0, stoch_round=False, err_max=1, dev_shift=0, bias_shift=0
-        )
+        off = dict(norm_decay=0, norm_gain=0, stoch_round=False, err_max=1)
         for name, value in off.items():
             if getattr(rule, name, value) != value:
                 raise ValueError(
@@ -235,7 +253,9 @@ class TrainingEngine(wiring.Component):
             issue=Signal(range(biggest + 1)),
             got=Signal(range(biggest + 1)),
         )
-        # Per layer: accumulators a, thresholds t, centred scores c = a << thr_frac - t.
+        # Per layer: accumulators a, thresholds t, centred scores c = a << thr_frac - t (what T
+        # and D track), and with learned biases b the scores cb = c - b (what h, the STE mask
+        # and the output error use; cb is c without them).
         s.a = [
             [Signal(signed(rows.bit_length() + 1), name=f"a{k + 1}_{j}") for j in range(lanes)]
             for k, (rows, lanes) in enumerate(shapes)
@@ -251,6 +271,30 @@ class TrainingEngine(wiring.Component):
                 m.d.comb += cs[j].eq((s.a[k][j] << tf) - s.t[k][j])
             s.c.append(cs)
             m.d.comb += getattr(self, f"thr{k + 1}").eq(Cat(*s.t[k]))
+        self.c_bits = THR_BITS + 1
+        s.b, s.cb = [], s.c
+        if r.bias_shift:
+            self.c_bits = THR_BITS + 2
+            s.b = [
+                [Signal(signed(BIAS_BITS), name=f"b{k + 1}_{j}") for j in range(lanes)]
+                for k, (_, lanes) in enumerate(shapes)
+            ]
+            s.cb = []
+            for k, (_, lanes) in enumerate(shapes):
+                cbs = [Signal(signed(self.c_bits), name=f"cb{k + 1}_{j}") for j in range(lanes)]
+                m.d.comb += [cbs[j].eq(s.c[k][j] - s.b[k][j]) for j in range(lanes)]
+                m.d.comb += getattr(self, f"bias{k + 1}").eq(Cat(*s.b[k]))
+                s.cb.append(cbs)
+        # Hidden layers with per-neuron STE windows: deviations D, restarted by acc_clear.
+        s.d = []
+        if r.dev_shift:
+            db = dev_bits(r)
+            wins = [r.win1] + [r.win_hidden] * (last - 1)
+            for k in range(last):
+                init = wins[k] << tf
+                ds = [Signal(signed(db + 1), init=init, name=f"d{k + 1}_{j}") for j in range(n_h)]
+                m.d.comb += getattr(self, f"dev{k + 1}").eq(Cat(*[d[:db] for d in ds]))
+                s.d.append((ds, init))
         # Hidden layers: outputs h, STE masks, deltas.
         s.h = [Signal(n_h, name=f"h{k + 1}") for k in range(last)]
         s.mask = [Signal(n_h, name=f"mask{k + 1}") for k in range(last)]
@@ -259,7 +303,7 @@ class TrainingEngine(wiring.Component):
             for k, w in enumerate(self.delta_widths)
         ]
         s.e = [Signal(signed(self.e_bits), name=f"e_{k}") for k in range(n_out)]
-        s.c_out = [Signal(signed(THR_BITS + 1), name=f"c_out_{k}") for k in range(n_out)]
+        s.c_out = [Signal(signed(self.c_bits), name=f"c_out_{k}") for k in range(n_out)]
         # Sensed W_b kept for the backward pass: output layer in registers (as the 784-H-10
         # engine), each hidden-to-hidden layer in a memory (n_hidden x n_hidden bits).
         s.wb_out = Array(Signal(n_out, name=f"wb{n_layers}_{j}") for j in range(n_h))
@@ -342,6 +386,10 @@ class TrainingEngine(wiring.Component):
                 m.next = "CLEAR_GO"
         with m.State("CLEAR_GO"):
             m.d.comb += [self.busy.eq(1), *[u.clear.eq(1) for u in self.upds]]
+            # A task start: the deviations D restart at the fixed windows with M (the golden
+            # learner's reset_moments + reset_deviations).
+            for ds, init in s.d:
+                m.d.sync += [d.eq(init) for d in ds]
             m.next = "CLEAR_WAIT"
         with m.State("CLEAR_WAIT"):
             m.d.comb += self.busy.eq(1)
@@ -383,19 +431,27 @@ class TrainingEngine(wiring.Component):
                     m.next = f"{name}_END"
         with m.State(f"{name}_END"):
             m.d.comb += self.busy.eq(1)
-            c = s.c[k]
+            c, cb = s.c[k], s.cb[k]
             with m.If(s.train_r):
                 for j in range(lanes):
                     m.d.sync += s.t[k][j].eq(s.t[k][j] + (c[j] >> r.thr_shift))
             if k < last:
                 win = (r.win1 if k == 0 else r.win_hidden) << r.thr_frac
                 for j in range(lanes):
-                    m.d.sync += [
-                        s.h[k][j].eq(c[j] >= 0),
-                        s.mask[k][j].eq((c[j] <= win) & (c[j] >= -win)),
-                    ]
+                    if s.d:
+                        # Per-neuron window from D before this step's update, which moves D
+                        # towards |c| (the centred score, without B) in the same cycle.
+                        d = s.d[k][0][j]
+                        mag = Mux(cb[j] < 0, -cb[j], cb[j])
+                        ok = mag <= ((d * r.dev_quarters) >> 2)
+                        cmag = Mux(c[j] < 0, -c[j], c[j])
+                        with m.If(s.train_r):
+                            m.d.sync += d.eq(d + ((cmag - d) >> r.dev_shift))
+                    else:
+                        ok = (cb[j] <= win) & (cb[j] >= -win)
+                    m.d.sync += [s.h[k][j].eq(cb[j] >= 0), s.mask[k][j].eq(ok)]
                 m.d.sync += [
-                    s.h_sh.eq(Cat(*[cj >= 0 for cj in c])),
+                    s.h_sh.eq(Cat(*[cj >= 0 for cj in cb])),
                     s.issue.eq(0),
                     s.got.eq(0),
                     *[a.eq(0) for a in s.a[k + 1]],
@@ -404,7 +460,7 @@ class TrainingEngine(wiring.Component):
             else:
                 # The scores are registered here and compared in OUT: the threshold subtract
                 # and the argmax are two clock periods, not one (the ECP5 critical path).
-                m.d.sync += [cr.eq(cj) for cr, cj in zip(s.c_out, c)]
+                m.d.sync += [cr.eq(cj) for cr, cj in zip(s.c_out, cb)]
                 m.next = "OUT"
         if k == last:
             with m.State("OUT"):
@@ -419,7 +475,7 @@ class TrainingEngine(wiring.Component):
         # Prediction: first index of the largest centred score (a balanced compare tree, lowest
         # index on ties); multi-class hinge error.
         r, n_out = self.rule, self.rule.n_out
-        m.submodules.argmax = argmax = Argmax(n_out, THR_BITS + 1)
+        m.submodules.argmax = argmax = Argmax(n_out, self.c_bits)
         m.d.comb += [argmax.score[k].eq(c[k]) for k in range(n_out)]
         m.d.sync += self.pred.eq(argmax.index)
         c_y = Array(c)[s.label_r]
@@ -477,11 +533,25 @@ class TrainingEngine(wiring.Component):
         name = f"UPD{k + 1}"
         with m.State(f"{name}_GO"):
             m.d.comb += [self.busy.eq(1), upd.start.eq(1)]
+            if s.b and k == len(self.shapes) - 1:
+                self._biases(m, s)
             m.next = f"{name}_WAIT"
         with m.State(f"{name}_WAIT"):
             m.d.comb += self.busy.eq(1)
             with m.If(upd.done):
                 m.next = then
+
+    def _biases(self, m, s) -> None:
+        # B += sgn(delta) (|delta| >> (bias_shift - 1)), every neuron of every layer at once
+        # (delta the final masked error, e for the output layer), saturated to BIAS_BITS; in the
+        # first update cycle, which the forward pass no longer needs c in.
+        sh = self.rule.bias_shift - 1
+        srcs = [*s.delta, s.e]
+        for k, (bs, ds) in enumerate(zip(s.b, srcs)):
+            for j, (b, d) in enumerate(zip(bs, ds)):
+                mag = Mux(d < 0, -d, d) >> sh
+                total = b + Mux(d < 0, -mag, mag)
+                m.d.sync += b.eq(saturate(m, total, BIAS_BITS, f"bias_sat{k + 1}_{j}"))
 
 
 class _State:

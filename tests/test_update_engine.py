@@ -160,8 +160,7 @@ def test_parameters_validated():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("norm_decay", 4), ("norm_gain", 2), ("stoch_round", True), ("err_max", 4)]
-    + [("dev_shift", 4), ("bias_shift", 4)],
+    [("norm_decay", 4), ("norm_gain", 2), ("stoch_round", True), ("err_max", 4)],
 )
 def test_golden_only_rule_fields_refused(field, value):
     """A rule field the RTL does not build (issue-13 studies) is refused by name, not built

@@ -128,3 +128,29 @@ def test_two_hidden_layers_784_128_128_10_500_steps(mode, p_success):
     out = run_training_cosim(DEEP_FULL, mode, STEPS, p_success=p_success)
     _check(out)
     _check_cycles(DEEP_FULL, mode, out)
+
+
+# Issue 13's closest rule (per-neuron STE windows and learned biases, m 0.15, win1 40) on the
+# reduced two-hidden-layer network; the testbench also compares every B and D bit for bit.
+# (in_levels needs no RTL: the testbench's pooled digits are plain bits.)
+I13 = dataclasses.replace(DEEP, win1=40, dev_shift=4, bias_shift=4, m=0.15)
+I13_FULL = dataclasses.replace(DEEP_FULL, win1=40, dev_shift=4, bias_shift=4, m=0.15)
+
+
+@pytest.mark.parametrize("mode, p_success", [("digital", 128), ("device", 256)])
+def test_dev_shift_bias_shift_two_hidden_layers_500_steps_bit_exact(mode, p_success):
+    """196-16-16-10 with dev_shift 4, bias_shift 4: W_h, M, W_b, T, B, D, predictions and
+    counters bit-exact, and the step's cycle count that of the default rule."""
+    out = run_training_cosim(I13, mode, STEPS, p_success=p_success)
+    _check(out)
+    _check_cycles(I13, mode, out)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("mode, p_success", [("digital", 128), ("device", 256)])
+def test_dev_shift_bias_shift_784_128_128_10_500_steps(mode, p_success):
+    """The same rule at the paper's size (784-128-128-10; plain pixel bits), slow build."""
+    out = run_training_cosim(I13_FULL, mode, STEPS, p_success=p_success)
+    _check(out)
+    _check_cycles(I13_FULL, mode, out)
