@@ -176,8 +176,12 @@ class TrainingEngine(wiring.Component):
     ------
     ValueError
         If the mode, the number of tables or a shape is invalid, or the rule sets a field the
-        RTL does not build (``norm_decay``, ``norm_gain``, ``stoch_round``, ``err_max``,
-        ``dev_shift``, ``bias_shift``: golden-model studies of issue 13).
+        RTL does not build (``norm_decay``, ``norm_gain``, ``stoch_round``, ``err_max``:
+        golden-model studies of issue 13). ``dev_shift`` and ``bias_shift`` are built: ``D``
+        per hidden neuron (restarted at ``win_l << thr_frac`` by ``acc_clear``, the task start)
+        and ``B`` per neuron (18-bit, saturating; carried over between tasks: to test task
+        ``i`` with its saved thresholds, which include ``B``, load ``saved_i - B``), read back on
+        ``dev<l>`` and ``bias<l>`` (ports present only when the field is set).
     """
 
     def __init__(self, rule, mode: str, tables, init_wh=None) -> None:
