@@ -8,8 +8,8 @@ images/s at 115200 baud) bounds the board, not the engine, so the folding is cho
 build and a high clock (the 3136-bit weight words of PE 32 x SIMD 98 took over an hour to
 route). The iCEBreaker (iCE40UP5K, 12 MHz, 5280 LCs, 30 block RAMs) carries a 784-32-10 network.
 Both keep the image in block RAM (``input_copy=False``). The ULX3S's training system is
-784-32-10 at 12.5 MHz from the PLL: its memories are block RAM (42 DP16KD); the build, about
-20 min of tool CPU on a shared machine, is what bounds ``H`` (docs/fpga_prototype.md).
+784-32-10 at the 25 MHz oscillator (no PLL): its memories are block RAM (42 DP16KD); the build,
+about 9 min of tool CPU on a shared machine, is what bounds ``H`` (docs/fpga_prototype.md).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ BOARDS: dict[str, Board] = {
         input_copy=False,
         engine_clock_hz=75e6,
         training_hidden=32,
-        training_clock_hz=12.5e6,
+        training_clock_hz=25e6,
     ),
     "icebreaker": Board(
         "icebreaker",

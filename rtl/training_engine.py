@@ -336,13 +336,20 @@ class TrainingEngine(wiring.Component):
 
     def _route(self, m, s, port, upd, phase_is_update) -> None:
         # Array ports: the forward reader owns them except during the layer's update phase.
+        # The answers (``sense``, ``cmd.ready``) reach the update engine in every phase: it looks
+        # at them only while it sweeps, which is inside its phase, and every beat of the forward
+        # reader is taken before the phase starts. So no path runs from this engine's state
+        # register through the multiplexer into the update engine's commit (at 25 MHz on the
+        # ECP5 that path was the critical one).
+        m.d.comb += [
+            upd.arr.cmd.ready.eq(port.cmd.ready),
+            upd.arr.sense.payload.eq(port.sense.payload),
+            upd.arr.sense.valid.eq(port.sense.valid),
+        ]
         with m.If(phase_is_update):
             m.d.comb += [
                 port.cmd.payload.eq(upd.arr.cmd.payload),
                 port.cmd.valid.eq(upd.arr.cmd.valid),
-                upd.arr.cmd.ready.eq(port.cmd.ready),
-                upd.arr.sense.payload.eq(port.sense.payload),
-                upd.arr.sense.valid.eq(port.sense.valid),
                 port.sense.ready.eq(upd.arr.sense.ready),
             ]
         with m.Else():

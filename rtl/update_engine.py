@@ -86,8 +86,9 @@ class UpdateEngine(wiring.Component):
     start : In(1)
         While idle: sweep every row.
     grad_row : Out(range(rows + 2)); grad : In(lanes * grad_bits)
-        The row whose gradient the engine may register in this cycle (in digital mode's sweep
-        the row the read port moves to next, a register; else the row its memories read; the
+        The row whose gradient the engine may register in this cycle (digital mode: a
+        register, in the sweep the row the read port moves to next, else 0; device mode: the
+        row its memories read; the
         row is committed one or more cycles later; up to ``rows + 1`` at the end of a sweep,
         whose gradient is not used), and that gradient: lane ``l``'s signed
         value at ``[l*grad_bits, (l+1)*grad_bits)``, combinational from ``grad_row`` and constant
@@ -187,7 +188,12 @@ class UpdateEngine(wiring.Component):
             # In the sweep the port either holds (``grad_q`` is that row's already) or moves to
             # ``rd_q1``: ask for ``rd_q1``'s gradient, a register, and load it on ``advance``,
             # so the owner's selection does not start at the sense beat either.
-            m.d.comb += self.grad_row.eq(Mux(sweeping, rd_q1, rd_addr))
+            # ``grad_row`` is itself a register: ``rd_q1`` in the sweep, 0 otherwise (the row
+            # the sweep starts with), so neither the state nor ``advance`` is in front of the
+            # owner's row selection.
+            g_row = Signal(range(rows + 2))
+            m.d.sync += g_row.eq(Mux(starting | sweeping, rd_addr + 1, 0))
+            m.d.comb += self.grad_row.eq(g_row)
             m.d.sync += grad_q.eq(Mux(~sweeping | advance, self.grad, grad_q))
         else:
             m.d.comb += self.grad_row.eq(rd_addr)

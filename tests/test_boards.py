@@ -46,7 +46,7 @@ def test_board_top_elaborates(name):
 def test_training_top_elaborates_with_emulated_arrays():
     """The ULX3S training top: UART training system, 784-32-10 digital engine, two emulators
     (their xorshift generators: 32 flip-flops per lane) behind FixedWriteCode, on the pins, the
-    engine clock from the PLL."""
+    engine on the 25 MHz oscillator by default and on the PLL for another clock."""
     from spinapse.boards.training_top import TrainingTop
     from spinapse.experiments.board_training import emulated_training_system
 
@@ -61,7 +61,10 @@ def test_training_top_elaborates_with_emulated_arrays():
     files = dict(b.platform().prepare(top, name="top").files)
     rtlil = files["top.il"]
     assert len(re.findall(r"wire width 32 .*\\rng\d+\b", rtlil)) >= 32 + 10, "one per lane"
-    assert "uart" in files["top.lpf"].lower() and "cell \\EHXPLLL" in rtlil
+    assert "uart" in files["top.lpf"].lower()
+    assert b.training_clock_hz == b.clock_hz and "cell \\EHXPLLL" not in rtlil
+    slow = TrainingTop(t.rule, t.tables, t.init_wh, t.arrays, t.model, pll=b.pll(12.5e6))
+    assert "cell \\EHXPLLL" in dict(b.platform().prepare(slow, name="top").files)["top.il"]
 
 
 def test_training_top_elaborates_with_arrays_on_pins():
