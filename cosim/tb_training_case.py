@@ -1,7 +1,8 @@
 """Build, run and check a co-simulation of on-chip training against the integer golden model.
 
 :func:`run_training_cosim` trains :class:`spinapse.golden.integer_model.learning.IntegerEngine` on
-real digits (the embedded training set, binarized, a seeded order), writes the case file of
+real digits (the embedded training set in a seeded order, pooled and thermometer-coded to the
+rule's inputs by :func:`input_bits`), writes the case file of
 :mod:`spinapse.cosim.tb_training`, converts :class:`spinapse.rtl.training_system.TrainingSystem`
 with the same initial ``W_h``, f_meta table and array seeds to Verilog, and runs the testbench on
 Verilator. The testbench itself asserts bit-exactness; the returned dict gives its measurements.
@@ -24,8 +25,8 @@ from spinapse.rtl.training_system import TrainingSystem
 from spinapse.rtl.verilog import convert
 
 
-def digit_steps(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` training digits in a seeded order: bits bool ``[n, 784]`` (pixel/255 >= 0.5) and
+def digit_pixels(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` training digits in a seeded order: pixels float32 ``[n, 784]`` in [0, 1] and
     labels int64 ``[n]`` (embedded digits, default split; ``numpy.random.default_rng(seed)``).
 
     Raises
@@ -39,26 +40,46 @@ def digit_steps(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"n must be in [1, 3000], got {n}")
     ds = load_digits()
     order = np.random.default_rng(seed).permutation(ds.x_train.shape[0])[:n]
-    return ds.x_train.numpy()[order] >= 0.5, ds.y_train.numpy()[order]
+    return ds.x_train.numpy()[order], ds.y_train.numpy()[order]
 
 
-def pooled_bits(bits: np.ndarray, n_in: int) -> np.ndarray:
-    """Digit bits bool ``[n, 784]`` (28 x 28) as ``n_in`` inputs: each output pixel is the OR of
-    a ``k x k`` block (binary max-pooling), ``n_in = (28 / k)**2``: 784 (unchanged), 196
-    (14 x 14), 49 (7 x 7), 16 (4 x 4). Reduced widths keep co-simulation builds short while the
-    data stay real digits.
+def digit_steps(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits of :func:`digit_pixels` as bits bool ``[n, 784]`` (pixel >= 0.5), and labels.
 
     Raises
     ------
     ValueError
-        If ``n_in`` is not one of 784, 196, 49, 16.
+        If ``n`` is not in ``[1, 3000]``.
     """
+    xs, ys = digit_pixels(n, seed)
+    return xs >= 0.5, ys
+
+
+def input_bits(pixels: np.ndarray, rule: IntegerRule) -> np.ndarray:
+    """The engine's input bits for digit pixels: float ``[n, 784]`` in [0, 1] max-pooled to
+    ``rule.n_in / rule.in_levels`` pixels (``k x k`` blocks, ``k = 28 / side``: 784, 196 =
+    14 x 14, 49 = 7 x 7 or 16 = 4 x 4 pixels; short builds on real digits), then the
+    thermometer code of ``rule.in_levels`` (``golden.integer_model.learning.encode_pixels``),
+    bool ``[n, rule.n_in]``. With ``in_levels = 1`` this is the OR-pooling of the
+    ``pixel >= 0.5`` bits (the max of a block is >= 0.5 exactly where one of its pixels is).
+
+    Raises
+    ------
+    ValueError
+        If ``rule.n_in / rule.in_levels`` is not one of 784, 196, 49, 16.
+    """
+    from spinapse.golden.integer_model.learning import encode_pixels
+
+    n_pix = rule.n_in // rule.in_levels
     sides = {784: 28, 196: 14, 49: 7, 16: 4}
-    if n_in not in sides:
-        raise ValueError(f"n_in must be one of {sorted(sides)} for digit inputs, got {n_in}")
-    k = 28 // sides[n_in]
-    blocks = np.asarray(bits, dtype=bool).reshape(-1, 28 // k, k, 28 // k, k)
-    return blocks.any(axis=(2, 4)).reshape(-1, n_in)
+    if n_pix not in sides:
+        raise ValueError(
+            f"n_in / in_levels must be one of {sorted(sides)} for digit inputs, got "
+            f"{rule.n_in} / {rule.in_levels}"
+        )
+    k = 28 // sides[n_pix]
+    blocks = np.asarray(pixels, dtype=np.float32).reshape(-1, 28 // k, k, 28 // k, k)
+    return encode_pixels(blocks.max(axis=(2, 4)).reshape(-1, n_pix), rule.in_levels)
 
 
 def _bits_word(bits) -> int:
@@ -116,8 +137,8 @@ def run_training_cosim(
     Parameters
     ----------
     rule : IntegerRule
-        Any ``n_hidden_layers``; ``n_in`` one of 784, 196, 49, 16 (digits pooled by
-        :func:`pooled_bits`).
+        Any ``n_hidden_layers``; ``n_in / in_levels`` one of 784, 196, 49, 16 (digits pooled
+        and coded by :func:`input_bits`).
     mode : str
         ``"digital"`` or ``"device"``.
     steps : int
@@ -139,12 +160,13 @@ def run_training_cosim(
         If the RTL differs from the golden model anywhere (raised by the testbench run).
     ValueError
         If ``p_success`` is not 256 in device mode (the hidden-state array has no write
-        probability) or is outside [0, 256], or ``rule.n_in`` is not a pooled digit size.
+        probability) or is outside [0, 256], or ``rule.n_in / rule.in_levels`` is not a
+        pooled digit size.
     """
     if not 0 <= p_success <= 256 or (mode == "device" and p_success != 256):
         raise ValueError(f"p_success must be in [0, 256] (256 in device mode), got {p_success}")
-    xs, ys = digit_steps(steps, seed)
-    xs = pooled_bits(xs, rule.n_in)
+    pixels, ys = digit_pixels(steps, seed)
+    xs = input_bits(pixels, rule)
     gold = IntegerEngine(rule, mode, seed=seed, p_success=p_success, array_seed=array_seed)
     init = [w.tolist() for w in gold.w_h]
     seeds = array_lane_seeds(rule, array_seed)
@@ -219,10 +241,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--inputs", type=int, default=784, choices=(784, 196, 49, 16), help="pooled digit inputs"
     )
+    p.add_argument(
+        "--in-levels",
+        type=int,
+        default=1,
+        choices=range(1, 9),
+        metavar="{1..8}",
+        help="thermometer bits per pooled pixel (n_in = inputs x levels; default 1)",
+    )
     p.add_argument("--out", help="also write the measurements to this JSON file")
     args = p.parse_args(argv)
     rule = dataclasses.replace(
-        IntegerRule(), n_in=args.inputs, n_hidden=args.hidden, n_hidden_layers=args.hidden_layers
+        IntegerRule(),
+        n_in=args.inputs * args.in_levels,
+        in_levels=args.in_levels,
+        n_hidden=args.hidden,
+        n_hidden_layers=args.hidden_layers,
     )
     out = run_training_cosim(rule, args.mode, args.steps, p_success=args.p_success)
     out["settings"] = {**vars(args), "rule": rule.as_dict()}

@@ -5,7 +5,8 @@ The training system (engine + one array per layer) is built for 784-32-10 (the r
 default suite short; the slow test runs the 784-64-10 network of the accuracy experiment) and,
 with two hidden layers, for 196-16-16-10 (digits OR-pooled 2 x 2 to 14 x 14, short builds) in the
 default suite and the full 784-128-128-10 as slow tests. Data: the first 500 of a seeded order of
-the 3000 embedded training digits (seed 0), binarized.
+the 3000 embedded training digits (seed 0), binarized (thermometer-coded for a rule with
+``in_levels > 1``).
 The testbench compares every row of ``W_h``, ``M`` and ``W_b`` of both layers, the thresholds,
 every step's prediction and the counters, bit for bit; here the counters are also checked against
 the golden model's and against what the array kind implies.
@@ -130,17 +131,40 @@ def test_two_hidden_layers_784_128_128_10_500_steps(mode, p_success):
     _check_cycles(DEEP_FULL, mode, out)
 
 
-# Issue 13's closest rule (per-neuron STE windows and learned biases, m 0.15, win1 40) on the
-# reduced two-hidden-layer network; the testbench also compares every B and D bit for bit.
-# (in_levels needs no RTL: the testbench's pooled digits are plain bits.)
-I13 = dataclasses.replace(DEEP, win1=40, dev_shift=4, bias_shift=4, m=0.15)
-I13_FULL = dataclasses.replace(DEEP_FULL, win1=40, dev_shift=4, bias_shift=4, m=0.15)
+# Issue 13's closest rule (thermometer inputs, per-neuron STE windows and learned biases,
+# m 0.15, win1 40) on the reduced two-hidden-layer network: 196 pooled pixels x 3 levels = 588
+# input rows; the testbench also compares every B and D bit for bit.
+I13_FIELDS = dict(in_levels=3, win1=40, dev_shift=4, bias_shift=4, m=0.15)
+I13 = dataclasses.replace(DEEP, n_in=196 * 3, **I13_FIELDS)
+I13_FULL = dataclasses.replace(DEEP_FULL, n_in=784 * 3, **I13_FIELDS)
+
+
+def test_input_bits_pool_then_code_the_pixels():
+    """The testbench's inputs: with 1 level the OR-pooled ``pixel >= 0.5`` bits (what every
+    other test here trains on), with 3 the thermometer code of the max-pooled pixel."""
+    from spinapse.cosim.tb_training_case import digit_pixels, digit_steps, input_bits
+    from spinapse.golden.integer_model.learning import encode_pixels
+
+    pixels, _ = digit_pixels(50, 0)
+    bits, _ = digit_steps(50, 0)
+    pooled = bits.reshape(-1, 14, 2, 14, 2).any(axis=(2, 4)).reshape(-1, 196)
+    assert (input_bits(pixels, DEEP) == pooled).all()
+    coded = input_bits(pixels, I13)
+    assert coded.shape == (50, 588)
+    grey = pixels.reshape(-1, 14, 2, 14, 2).max(axis=(2, 4)).reshape(-1, 196)
+    assert (coded == encode_pixels(grey, 3)).all()
+    # Thermometer: level j set implies level j - 1 set; some pixels are mid-grey.
+    levels = coded.reshape(50, 196, 3)
+    assert (levels[..., 1] <= levels[..., 0]).all() and (levels[..., 2] <= levels[..., 1]).all()
+    assert 0 < (levels[..., 0] & ~levels[..., 2]).sum()
+    with pytest.raises(ValueError, match="n_in / in_levels"):
+        input_bits(pixels, dataclasses.replace(DEEP, n_in=200, in_levels=2))
 
 
 @pytest.mark.parametrize("mode, p_success", [("digital", 128), ("device", 256)])
 def test_dev_shift_bias_shift_two_hidden_layers_500_steps_bit_exact(mode, p_success):
-    """196-16-16-10 with dev_shift 4, bias_shift 4: W_h, M, W_b, T, B, D, predictions and
-    counters bit-exact, and the step's cycle count that of the default rule."""
+    """(196 x 3)-16-16-10 with in_levels 3, dev_shift 4, bias_shift 4: W_h, M, W_b, T, B, D,
+    predictions and counters bit-exact, and the step's cycle count that of the default rule."""
     out = run_training_cosim(I13, mode, STEPS, p_success=p_success)
     _check(out)
     _check_cycles(I13, mode, out)
@@ -150,7 +174,7 @@ def test_dev_shift_bias_shift_two_hidden_layers_500_steps_bit_exact(mode, p_succ
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("mode, p_success", [("digital", 128), ("device", 256)])
 def test_dev_shift_bias_shift_784_128_128_10_500_steps(mode, p_success):
-    """The same rule at the paper's size (784-128-128-10; plain pixel bits), slow build."""
+    """The same rule at the paper's size ((784 x 3)-128-128-10), slow build."""
     out = run_training_cosim(I13_FULL, mode, STEPS, p_success=p_success)
     _check(out)
     _check_cycles(I13_FULL, mode, out)
