@@ -60,8 +60,8 @@ from spinapse.rtl.update_lane import saturate
 from spinapse.rtl.xnor_popcount import popcount, sum_tree
 
 THR_BITS = 18
-# Learned biases B (``bias_shift``): signed, saturated to this width (the golden model's int64
-# does not saturate; see ``TrainingEngine``).
+# Learned biases B (``bias_shift``): signed, saturated to this width (as the golden model's
+# ``BIAS_BITS``).
 BIAS_BITS = THR_BITS
 
 

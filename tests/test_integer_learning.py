@@ -662,3 +662,37 @@ def test_learned_biases_by_hand():
     assert [b.tolist() for b in e.bias] == [[2, 1], [0, 0, -1]]
     with pytest.raises(ValueError, match="IntegerRule.bias_shift"):
         IntegerRule(bias_shift=13)
+
+
+def test_learned_biases_stay_far_from_saturation_on_digits():
+    """``B`` saturates at 18 signed bits as the RTL's registers, but learning never gets near:
+    ``B`` moves only while its neuron's hinge (output) or STE window (hidden) is active, which
+    ``|B|`` beyond the range of ``a 2**thr_frac - T`` switches off. Issue 13's closest rule,
+    (784 x 3)-64-64-10, 1500 steps on the embedded digits (seed 0): every ``|B|`` below
+    ``2**13``, 16 times under the ``2**17`` limit."""
+    import dataclasses
+
+    from spinapse.data.digits import load_digits
+    from spinapse.golden.integer_model.learning import BIAS_BITS, IntegerEngine, encode_pixels
+
+    rule = dataclasses.replace(
+        IntegerRule(),
+        n_in=784 * 3,
+        in_levels=3,
+        n_hidden=64,
+        n_hidden_layers=2,
+        win1=40,
+        win_hidden=11,
+        back_shift=2,
+        margin=20,
+        dev_shift=4,
+        bias_shift=4,
+        m=0.15,
+    )
+    ds = load_digits()
+    xs = encode_pixels(ds.x_train[:1500], 3)
+    e = IntegerEngine(rule, "digital", seed=0)
+    for x, y in zip(xs, ds.y_train[:1500].tolist()):
+        e.step(x, int(y))
+    peak = max(int(np.abs(b).max()) for b in e.bias)
+    assert 0 < peak < 1 << 13 <= (1 << (BIAS_BITS - 1)) >> 4, peak

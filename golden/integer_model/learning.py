@@ -175,7 +175,8 @@ class IntegerRule:
         neuron of every layer (hidden and output) keeps ``B`` (units ``2**-thr_frac``,
         :attr:`IntegerEngine.bias`); the layer computes ``c = a * 2**thr_frac - T - B``, ``T``
         still tracks the mean of ``a * 2**thr_frac - T`` (so it does not absorb ``B``), and
-        after the backward pass ``B <- B + sgn(delta) (|delta| >> (bias_shift - 1))``
+        after the backward pass ``B <- sat(B + sgn(delta) (|delta| >> (bias_shift - 1)))``
+        (saturated to :data:`BIAS_BITS` = 18 signed bits, as the engine's registers)
         (``delta`` the layer's masked error, ``e`` for the output layer: gradient descent on
         ``c``, rounded towards zero). ``B`` carries over between tasks; the thresholds saved
         for a task (:meth:`IntegerEngine.population_thresholds`, or the learner's copy of
@@ -298,6 +299,11 @@ class IntegerRule:
     def as_dict(self) -> dict:
         """Plain dict of the constants (for result files)."""
         return asdict(self)
+
+
+#: Width of a learned bias ``B`` (:attr:`IntegerRule.bias_shift`): signed, saturating, as the
+#: engine's 18-bit ``B`` registers (the width of its thresholds).
+BIAS_BITS = 18
 
 
 def _sat(x: np.ndarray, bits: int) -> np.ndarray:
@@ -621,7 +627,8 @@ class IntegerEngine:
             deltas.insert(0, np.where(masks[k], _sat(back, r.delta_bits), 0))
         if r.bias_shift:
             for k, d in enumerate(deltas):
-                self.bias[k] = self.bias[k] + np.sign(d) * (np.abs(d) >> (r.bias_shift - 1))
+                step = np.sign(d) * (np.abs(d) >> (r.bias_shift - 1))
+                self.bias[k] = _sat(self.bias[k] + step, BIAS_BITS)
         # Output layer first, down to layer 1, as the RTL does it (the layers touch disjoint
         # state and the gradients use the W_b sensed in the forward pass, so order is free).
         if r.norm_decay:
