@@ -164,7 +164,8 @@ class TrainingEngine(wiring.Component):
         While idle, ``thr_load`` copies ``thr*_in`` into the thresholds (task switch).
     acc_clear : In(1)
         While idle (and without ``start``/``thr_load``): clear every accumulator ``M`` of every
-        layer (task switch, no rebuild); ``busy`` for ``max(rows) + 3`` cycles.
+        layer, and restart ``D`` and ``B`` where the rule builds them (task switch, no
+        rebuild); ``busy`` for ``max(rows) + 3`` cycles.
     writes, retries, failures : Out(32)
         Sums of the update engines' counters.
     arr1 ... arr<L> : Out(SynapseArraySignature)
@@ -179,9 +180,9 @@ class TrainingEngine(wiring.Component):
         RTL does not build (``norm_decay``, ``norm_gain``, ``stoch_round``, ``err_max``:
         golden-model studies of issue 13). ``dev_shift`` and ``bias_shift`` are built: ``D``
         per hidden neuron (restarted at ``win_l << thr_frac`` by ``acc_clear``, the task start)
-        and ``B`` per neuron (18-bit, saturating; carried over between tasks: to test task
-        ``i`` with its saved thresholds, which include ``B``, load ``saved_i - B``), read back on
-        ``dev<l>`` and ``bias<l>`` (ports present only when the field is set).
+        and ``B`` per neuron (18-bit, saturating; restarted at 0 by ``acc_clear``: to test
+        task ``i`` with its saved thresholds, which include ``B``, load ``saved_i - B``), read
+        back on ``dev<l>`` and ``bias<l>`` (ports present only when the field is set).
     """
 
     def __init__(self, rule, mode: str, tables, init_wh=None) -> None:
@@ -397,10 +398,13 @@ class TrainingEngine(wiring.Component):
                 m.next = "CLEAR_GO"
         with m.State("CLEAR_GO"):
             m.d.comb += [self.busy.eq(1), *[u.clear.eq(1) for u in self.upds]]
-            # A task start: the deviations D restart at the fixed windows with M (the golden
-            # learner's reset_moments + reset_deviations).
+            # A task start: the deviations D restart at the fixed windows and the learned biases
+            # B at 0 with M (the golden learner's reset_moments + reset_deviations +
+            # reset_biases).
             for ds, init in s.d:
                 m.d.sync += [d.eq(init) for d in ds]
+            for bs in s.b:
+                m.d.sync += [b.eq(0) for b in bs]
             m.next = "CLEAR_WAIT"
         with m.State("CLEAR_WAIT"):
             m.d.comb += self.busy.eq(1)

@@ -17,7 +17,7 @@ from amaranth.sim import Simulator
 from engine_cases import start_step
 
 from spinapse.golden.integer_model.learning import IntegerEngine, IntegerRule, array_lane_seeds
-from spinapse.rtl.training_engine import THR_BITS, TrainingEngine
+from spinapse.rtl.training_engine import BIAS_BITS, THR_BITS, TrainingEngine, dev_bits
 from spinapse.rtl.training_system import TrainingSystem
 from spinapse.rtl.update_engine import UpdateEngine
 
@@ -53,8 +53,12 @@ def _unpack(word: int, bits: int, n: int) -> list[int]:
     return out
 
 
-def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
-    """Train both models ``steps`` steps; return the list of per-step disagreements."""
+def _run(rule, mode, p_success, steps, seed=3, array_seed=5, task_switch=None):
+    """Train both models ``steps`` steps; return the list of per-step disagreements.
+
+    ``task_switch`` (a step index): before that step, a task start on both (golden: the
+    learner's resets of ``M``, ``T``, ``D`` and ``B``; RTL: ``thr_load`` of zeros, then
+    ``acc_clear``). ``B`` and ``D`` are compared too where the rule builds them."""
     gold = IntegerEngine(rule, mode, seed=seed, p_success=p_success, array_seed=array_seed)
     init = [w.tolist() for w in gold.w_h]
     seeds = array_lane_seeds(rule, array_seed)
@@ -69,6 +73,20 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
         if mode == "digital":
             ctx.set(dut.p_success, p_success)
         for s in range(steps):
+            if s == task_switch:
+                gold.reset_moments()
+                gold.thr = [np.zeros_like(t) for t in gold.thr]
+                gold.reset_deviations()
+                gold.reset_biases()
+                for k in range(1, len(shapes) + 1):
+                    ctx.set(getattr(dut, f"thr{k}_in"), 0)
+                for command in ("thr_load", "acc_clear"):
+                    ctx.set(getattr(dut, command), 1)
+                    await ctx.tick()
+                    ctx.set(getattr(dut, command), 0)
+                    await ctx.tick()
+                    while ctx.get(dut.busy):
+                        await ctx.tick()
             await start_step(ctx, dut, xs[s], ys[s])
             await ctx.tick().until(dut.done)
             want_pred = gold.step(xs[s], int(ys[s]))
@@ -100,6 +118,24 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5):
             ]
             if thr != [t.tolist() for t in gold.thr]:
                 errors.append((s, "thr", thr))
+            if rule.bias_shift:
+                bias = [
+                    _unpack(ctx.get(getattr(dut, f"bias{k}")), BIAS_BITS, lanes)
+                    for k, (_, lanes) in enumerate(shapes, start=1)
+                ]
+                if bias != [b.tolist() for b in gold.bias]:
+                    errors.append((s, "bias", bias))
+            if rule.dev_shift:
+                db, mask = dev_bits(rule), (1 << dev_bits(rule)) - 1
+                dev = [
+                    [
+                        ctx.get(getattr(dut, f"dev{k}")) >> (db * j) & mask
+                        for j in range(rule.n_hidden)
+                    ]
+                    for k in range(1, len(shapes))
+                ]
+                if dev != [d.tolist() for d in gold.dev]:
+                    errors.append((s, "dev", dev))
             c = gold.counters
             got_c = (ctx.get(dut.writes), ctx.get(dut.retries), ctx.get(dut.failures))
             if got_c != (c.writes, c.retries, c.failures):
@@ -132,6 +168,28 @@ def test_deep_every_step_bit_exact(rule, mode, p_success):
     predictions and counters equal after every step (backward through each binary layer)."""
     errors, counters = _run(rule, mode, p_success, steps=30)
     _check(errors, counters, p_success)
+
+
+# DEEP with per-neuron STE windows and learned biases (issue 13's closest rule, small): the
+# update shifts make B and D move within a dozen steps.
+DEEP_BD = dataclasses.replace(DEEP, dev_shift=1, bias_shift=1)
+
+
+@pytest.mark.parametrize("mode, p_success", [("digital", 128), ("device", 256)])
+def test_task_start_restarts_biases_and_deviations_bit_exact(mode, p_success):
+    """24-6-6-3 with dev_shift and bias_shift: 8 steps, a task start (``thr_load`` of zeros,
+    ``acc_clear``), 8 more steps: W_h, M, W_b, T, B, D, predictions and counters
+    equal after every step, and B and D have moved before the switch (so restarting them is
+    observable: a carried-over B would differ from the golden learner's 0 at step 8)."""
+    errors, counters = _run(DEEP_BD, mode, p_success, steps=16, task_switch=8)
+    _check(errors, counters, p_success)
+    gold = IntegerEngine(DEEP_BD, mode, seed=3, p_success=p_success, array_seed=5)
+    rng = np.random.default_rng(3)
+    xs, ys = rng.random((16, DEEP_BD.n_in)) < 0.4, rng.integers(0, DEEP_BD.n_out, 16)
+    for x, y in zip(xs[:8], ys[:8]):
+        gold.step(x, int(y))
+    assert any(b.any() for b in gold.bias)
+    assert any((d != w << DEEP_BD.thr_frac).any() for d, w in zip(gold.dev, DEEP_BD.windows()))
 
 
 def _check(errors, counters, p_success) -> None:

@@ -6,9 +6,10 @@ the same tasks, the same seeded sample order per task (``torch.randperm`` of the
 generator), batch 1. Task protocol (``docs/learning_rule.md``): at each task start the
 accumulators ``M`` and the thresholds restart from 0 (the paper's fresh optimizer and a new
 BatchNorm copy), and the per-neuron deviations ``D`` (``IntegerRule.dev_shift``) restart at the
-fixed windows; learned biases (``IntegerRule.bias_shift``) carry over and are folded into the
-saved thresholds; at each task end the thresholds are saved, and task ``i`` is tested with its own
-saved thresholds (task-dependent thresholds, as the float model keeps BatchNorm per task).
+fixed windows and the learned biases (``IntegerRule.bias_shift``) restart at 0 (they are
+folded into the saved thresholds); at each task end the thresholds are saved, and task ``i`` is
+tested with its own saved thresholds (task-dependent thresholds, as the float model keeps
+BatchNorm per task).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class IntegerLearner:
         e.reset_moments()
         e.thr = [np.zeros_like(t) for t in e.thr]
         e.reset_deviations()
+        e.reset_biases()
 
     def _bits(self, x: torch.Tensor) -> np.ndarray:
         r = self.engine.rule
