@@ -69,6 +69,13 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5, task_switch=None):
     ys = rng.integers(0, rule.n_out, steps)
     errors = []
 
+    def per_layer(ctx, name, bits):
+        """A per-lane register of every layer (``thr<k>``, ``bias<k>``), unpacked."""
+        return [
+            _unpack(ctx.get(getattr(dut, f"{name}{k}")), bits, lanes)
+            for k, (_, lanes) in enumerate(shapes, start=1)
+        ]
+
     async def bench(ctx):
         if mode == "digital":
             ctx.set(dut.p_success, p_success)
@@ -112,17 +119,11 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5, task_switch=None):
                     )
                     if got != want:
                         errors.append((s, k, row, got, want))
-            thr = [
-                _unpack(ctx.get(getattr(dut, f"thr{k}")), THR_BITS, lanes)
-                for k, (_, lanes) in enumerate(shapes, start=1)
-            ]
+            thr = per_layer(ctx, "thr", THR_BITS)
             if thr != [t.tolist() for t in gold.thr]:
                 errors.append((s, "thr", thr))
             if rule.bias_shift:
-                bias = [
-                    _unpack(ctx.get(getattr(dut, f"bias{k}")), BIAS_BITS, lanes)
-                    for k, (_, lanes) in enumerate(shapes, start=1)
-                ]
+                bias = per_layer(ctx, "bias", BIAS_BITS)
                 if bias != [b.tolist() for b in gold.bias]:
                     errors.append((s, "bias", bias))
             if rule.dev_shift:
