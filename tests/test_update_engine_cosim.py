@@ -18,6 +18,7 @@ import dataclasses
 
 import pytest
 
+from spinapse.commands.integer import load_compare_config
 from spinapse.cosim.tb_training_case import run_training_cosim
 from spinapse.golden.integer_model.learning import IntegerRule
 from spinapse.plan.cycles import training_cycles
@@ -131,12 +132,15 @@ def test_two_hidden_layers_784_128_128_10_500_steps(mode, p_success):
     _check_cycles(DEEP_FULL, mode, out)
 
 
-# Issue 13's closest rule (thermometer inputs, per-neuron STE windows and learned biases,
-# m 0.15, win1 40) on the reduced two-hidden-layer network: 196 pooled pixels x 3 levels = 588
-# input rows; the testbench also compares every B and D bit for bit.
-I13_FIELDS = dict(in_levels=3, win1=40, dev_shift=4, bias_shift=4, m=0.15)
-I13 = dataclasses.replace(DEEP, n_in=196 * 3, **I13_FIELDS)
-I13_FULL = dataclasses.replace(DEEP_FULL, n_in=784 * 3, **I13_FIELDS)
+# Issue 13's configuration rule (spinapse/configs/integer_continual.toml: thermometer inputs,
+# per-neuron STE windows, learned biases, leak_shift 4, m 0.15, win1 40, back_shift 2) at full
+# size, and on the reduced two-hidden-layer network: 196 pooled pixels x 3 levels = 588 input
+# rows, DEEP's window and margin for 16 neurons; the testbench also compares every B and D bit
+# for bit.
+I13_FULL = load_compare_config(None, []).integer_rule()
+I13 = dataclasses.replace(
+    I13_FULL, n_in=196 * 3, n_hidden=16, win_hidden=DEEP.win_hidden, margin=DEEP.margin
+)
 
 
 def test_input_bits_pool_then_code_the_pixels():
@@ -163,8 +167,9 @@ def test_input_bits_pool_then_code_the_pixels():
 
 @pytest.mark.parametrize("mode, p_success", [("digital", 128), ("device", 256)])
 def test_dev_shift_bias_shift_two_hidden_layers_500_steps_bit_exact(mode, p_success):
-    """(196 x 3)-16-16-10 with in_levels 3, dev_shift 4, bias_shift 4: W_h, M, W_b, T, B, D,
-    predictions and counters bit-exact, and the step's cycle count that of the default rule."""
+    """(196 x 3)-16-16-10 with the configuration's fields (in_levels 3, dev_shift 4, bias_shift
+    4, leak_shift 4, back_shift 2): W_h, M, W_b, T, B, D, predictions and counters bit-exact,
+    and the step's cycle count that of the default rule."""
     out = run_training_cosim(I13, mode, STEPS, p_success=p_success)
     _check(out)
     _check_cycles(I13, mode, out)
@@ -174,7 +179,7 @@ def test_dev_shift_bias_shift_two_hidden_layers_500_steps_bit_exact(mode, p_succ
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("mode, p_success", [("digital", 128), ("device", 256)])
 def test_dev_shift_bias_shift_784_128_128_10_500_steps(mode, p_success):
-    """The same rule at the paper's size ((784 x 3)-128-128-10), slow build."""
+    """The configuration's rule itself ((784 x 3)-128-128-10), slow build."""
     out = run_training_cosim(I13_FULL, mode, STEPS, p_success=p_success)
     _check(out)
     _check_cycles(I13_FULL, mode, out)
