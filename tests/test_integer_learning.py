@@ -178,6 +178,7 @@ def _issue13_comparison():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the comparison takes about 28 min, over the suite's 900 s
 def test_acceptance_metaplastic_keeps_earlier_tasks():
     """Issue 13: after task 5, the integer rule's mean over tasks 1-4 is >= 10 points above the
     same rule with m = 0, on every seed (the comparison of the packaged configuration, about
@@ -188,6 +189,7 @@ def test_acceptance_metaplastic_keeps_earlier_tasks():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the comparison takes about 28 min, over the suite's 900 s
 def test_acceptance_each_task_within_5_points_of_float():
     """Issue 13: right after each task, every task within 5 points of the float model (same
     784-128-128-10 network, same epochs), on every seed."""
