@@ -81,10 +81,7 @@ def _run(rule, mode, p_success, steps, seed=3, array_seed=5, task_switch=None):
             ctx.set(dut.p_success, p_success)
         for s in range(steps):
             if s == task_switch:
-                gold.reset_moments()
-                gold.thr = [np.zeros_like(t) for t in gold.thr]
-                gold.reset_deviations()
-                gold.reset_biases()
+                gold.start_task()
                 for k in range(1, len(shapes) + 1):
                     ctx.set(getattr(dut, f"thr{k}_in"), 0)
                 for command in ("thr_load", "acc_clear"):

@@ -531,6 +531,15 @@ class IntegerEngine:
         int64 ``[lanes_l]`` (a task start, with the thresholds and deviations)."""
         self.bias = [np.zeros_like(b) for b in self.bias]
 
+    def start_task(self) -> None:
+        """A task start, as the RTL's ``thr_load`` of zeros then ``acc_clear``: fresh moments
+        (:meth:`reset_moments`), thresholds ``T`` at 0, :meth:`reset_deviations` and
+        :meth:`reset_biases`. ``W_h`` and the arrays are kept."""
+        self.reset_moments()
+        self.thr = [np.zeros_like(t) for t in self.thr]
+        self.reset_deviations()
+        self.reset_biases()
+
     @property
     def w_h(self) -> list[np.ndarray]:
         if self.mode == "digital":

@@ -64,11 +64,7 @@ class IntegerLearner:
         self.thr_copies: list[list[np.ndarray]] = []
 
     def start_task(self, index: int) -> None:
-        e = self.engine
-        e.reset_moments()
-        e.thr = [np.zeros_like(t) for t in e.thr]
-        e.reset_deviations()
-        e.reset_biases()
+        self.engine.start_task()
 
     def _bits(self, x: torch.Tensor) -> np.ndarray:
         r = self.engine.rule
